@@ -1,0 +1,60 @@
+# lagscale: `make demo` runs the demo, `make test` runs every check and test tier.
+# Both install what they need (Debian packages, virtualenv, Kafka jars, Kubernetes binaries).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= kafka
+export LAGSCALE_CACHE ?= $(HOME)/.cache/lagscale
+export LAGSCALE_STATE ?= /tmp/lagscale
+
+.PHONY: setup test lint unit demo demo-local render bench images clean kafka-up kafka-down k8s-up k8s-down
+
+$(VENV)/.installed: pyproject.toml scripts/setup
+	scripts/setup
+	touch $@
+
+setup: $(VENV)/.installed
+
+test: setup
+	scripts/run-tests
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+unit: setup
+	$(VENV)/bin/pytest -q tests/unit
+
+demo: setup
+	scripts/demo
+
+demo-local: setup
+	DEMO=local scripts/demo
+
+render: setup
+	$(VENV)/bin/lagscale render --profile eventhubs -o deploy/eventhubs
+	$(VENV)/bin/lagscale render --profile kafka -o deploy/kafka
+
+bench: setup
+	scripts/kafka up
+	$(PY) bench/bench_clients.py
+	$(PY) bench/bench_evaluation.py
+
+kafka-up: setup
+	scripts/kafka up
+
+kafka-down:
+	scripts/kafka down
+
+k8s-up: setup
+	scripts/k8s up
+
+k8s-down:
+	scripts/k8s down
+
+clean:
+	-scripts/kafka down
+	-scripts/k8s down
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

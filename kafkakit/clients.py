@@ -1,0 +1,80 @@
+"""Turn a ConnectionProfile into client configuration: one function per client library.
+
+Event Hubs gets Microsoft's recommended settings (see docs/eventhubs.md): keep-alive on, metadata
+refreshed before Azure's 240 s idle cut-off, 60 s request timeout, 30 s session timeout.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from kafkakit.profiles import ConnectionProfile
+
+Role = Literal["producer", "consumer", "admin"]
+
+# Event Hubs closes connections idle for more than 240 s; stay well below.
+_EVENTHUBS_IDLE_MS = 180_000
+# The service rejects requests above 1,046,528 bytes.
+_EVENTHUBS_MAX_REQUEST_BYTES = 1_000_000
+
+
+def confluent_config(profile: ConnectionProfile, role: Role) -> dict[str, Any]:
+    """librdkafka (confluent-kafka) properties for `role`."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": profile.bootstrap,
+        "security.protocol": profile.security_protocol,
+    }
+    if profile.sasl_mechanism:
+        config["sasl.mechanisms"] = profile.sasl_mechanism
+        config["sasl.username"] = profile.username
+        config["sasl.password"] = profile.password
+    if profile.uses_tls:
+        # `probe` finds the system CA bundle even in slim images and static OpenSSL builds.
+        config["ssl.ca.location"] = profile.ca_file or "probe"
+        config["enable.ssl.certificate.verification"] = profile.verify_tls
+    if profile.is_eventhubs:
+        config.update(_confluent_eventhubs(role))
+    return config
+
+
+def _confluent_eventhubs(role: Role) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "socket.keepalive.enable": True,
+        "metadata.max.age.ms": _EVENTHUBS_IDLE_MS,
+        "connections.max.idle.ms": _EVENTHUBS_IDLE_MS,
+    }
+    if role == "producer":
+        config["request.timeout.ms"] = 60_000
+        config["compression.type"] = "none"
+        config["message.max.bytes"] = _EVENTHUBS_MAX_REQUEST_BYTES
+    if role == "consumer":
+        config["session.timeout.ms"] = 30_000
+        config["heartbeat.interval.ms"] = 3_000
+        config["max.poll.interval.ms"] = 300_000
+    return config
+
+
+def kafka_python_config(profile: ConnectionProfile, role: Role) -> dict[str, Any]:
+    """kafka-python keyword arguments for `role`."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": list(profile.bootstrap_servers),
+        "security_protocol": profile.security_protocol,
+    }
+    if profile.sasl_mechanism:
+        config["sasl_mechanism"] = profile.sasl_mechanism
+        config["sasl_plain_username"] = profile.username
+        config["sasl_plain_password"] = profile.password
+    if profile.uses_tls:
+        if profile.ca_file:
+            config["ssl_cafile"] = profile.ca_file
+        config["ssl_check_hostname"] = profile.verify_tls
+    if profile.is_eventhubs:
+        config["connections_max_idle_ms"] = _EVENTHUBS_IDLE_MS
+        config["metadata_max_age_ms"] = _EVENTHUBS_IDLE_MS
+        if role == "producer":
+            config["request_timeout_ms"] = 60_000
+            config["max_request_size"] = _EVENTHUBS_MAX_REQUEST_BYTES
+        if role == "consumer":
+            config["session_timeout_ms"] = 30_000
+            config["heartbeat_interval_ms"] = 3_000
+    return config

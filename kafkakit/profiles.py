@@ -1,0 +1,179 @@
+"""Connection profiles: how to reach a Kafka cluster, independent of the client library.
+
+Five kinds: `plaintext`, `sasl_plain` (SASL_PLAINTEXT + PLAIN), `sasl_ssl` (SASL_SSL + PLAIN),
+`scram` (SCRAM-SHA-256/512, over TLS when `tls` is set) and `eventhubs` (an Azure Event Hubs
+connection string: SASL_SSL + PLAIN, user `$ConnectionString`, password = the connection string).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+from kafkakit.errors import ConfigError
+from kafkakit.secrets import register_secret
+
+PROFILE_KINDS = ("plaintext", "sasl_plain", "sasl_ssl", "scram", "eventhubs")
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+EVENTHUBS_USERNAME = "$ConnectionString"
+EVENTHUBS_KAFKA_PORT = 9093
+
+
+@dataclass(frozen=True)
+class EventHubsConnection:
+    """The parts of an Event Hubs connection string that matter to a Kafka client."""
+
+    namespace_host: str
+    key_name: str
+    entity_path: str = ""
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.namespace_host}:{EVENTHUBS_KAFKA_PORT}"
+
+
+def parse_connection_string(text: str) -> EventHubsConnection:
+    """Parse `Endpoint=sb://<ns>.servicebus.windows.net/;SharedAccessKeyName=..;SharedAccessKey=..`."""
+    parts: dict[str, str] = {}
+    for item in text.strip().split(";"):
+        if not item.strip():
+            continue
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(
+                "malformed Event Hubs connection string: expected `Name=value` items separated by `;` "
+                "(copy it from the portal: Shared access policies > Connection string-primary key)"
+            )
+        parts[name.strip().lower()] = value.strip()
+    endpoint = parts.get("endpoint", "")
+    if not endpoint:
+        raise ConfigError("malformed Event Hubs connection string: `Endpoint=sb://<namespace>...` is missing")
+    url = urlparse(endpoint)
+    if url.scheme != "sb" or not url.hostname:
+        raise ConfigError(
+            "malformed Event Hubs connection string: Endpoint must look like "
+            "`sb://<namespace>.servicebus.windows.net/`"
+        )
+    if ".servicebus." not in url.hostname:
+        raise ConfigError(
+            f"Event Hubs endpoint host {url.hostname!r} is not a `*.servicebus.*` namespace host"
+        )
+    for required in ("sharedaccesskeyname", "sharedaccesskey"):
+        if not parts.get(required):
+            raise ConfigError(
+                "malformed Event Hubs connection string: SharedAccessKeyName and SharedAccessKey "
+                "are required (generated SAS tokens are not accepted by the Kafka endpoint)"
+            )
+    return EventHubsConnection(url.hostname, parts["sharedaccesskeyname"], parts.get("entitypath", ""))
+
+
+@dataclass(frozen=True)
+class ConnectionProfile:
+    """Everything needed to open a connection. Secrets never appear in repr()."""
+
+    kind: str
+    bootstrap_servers: tuple[str, ...]
+    username: str = ""
+    password: str = field(default="", repr=False)
+    ca_file: str = ""
+    scram_mechanism: str = "SCRAM-SHA-512"
+    tls: bool = False
+    verify_tls: bool = True
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(self.bootstrap_servers)
+
+    @property
+    def security_protocol(self) -> str:
+        if self.kind == "plaintext":
+            return "SSL" if self.tls else "PLAINTEXT"
+        if self.kind == "sasl_plain":
+            return "SASL_PLAINTEXT"
+        if self.kind == "scram" and not self.tls:
+            return "SASL_PLAINTEXT"
+        return "SASL_SSL"
+
+    @property
+    def sasl_mechanism(self) -> str | None:
+        if self.kind == "plaintext":
+            return None
+        return self.scram_mechanism if self.kind == "scram" else "PLAIN"
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def is_eventhubs(self) -> bool:
+        return self.kind == "eventhubs"
+
+    def describe(self) -> str:
+        """A one-line summary that is safe to log."""
+        auth = f" user={self.username}" if self.username else ""
+        return f"profile={self.kind} bootstrap={self.bootstrap} protocol={self.security_protocol}{auth}"
+
+
+def _split_bootstrap(text: str) -> tuple[str, ...]:
+    servers = tuple(item.strip() for item in text.split(",") if item.strip())
+    for server in servers:
+        host, sep, port = server.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ConfigError(f"bootstrap server {server!r} must be `host:port`")
+    return servers
+
+
+def build_profile(
+    kind: str | None,
+    *,
+    bootstrap: str = "",
+    username: str = "",
+    password: str = "",
+    connection_string: str = "",
+    ca_file: str = "",
+    scram_mechanism: str = "SCRAM-SHA-512",
+    tls: bool = False,
+    verify_tls: bool = True,
+) -> ConnectionProfile:
+    """Validate settings and build a profile. `kind=None` picks `eventhubs` when a connection string
+    is given (the tutorial's env vars), else `plaintext`."""
+    if not connection_string and password.strip().lower().startswith("endpoint=sb://"):
+        connection_string = password  # the tutorial's consumer passes it as KAFKA_EVENTHUB_PASSWORD
+    if kind is None or kind == "":
+        kind = "eventhubs" if connection_string else "plaintext"
+    if kind not in PROFILE_KINDS:
+        raise ConfigError(f"unknown profile {kind!r}: choose one of {', '.join(PROFILE_KINDS)}")
+    if kind == "eventhubs":
+        return _eventhubs_profile(bootstrap, connection_string, ca_file, verify_tls)
+    if not bootstrap.strip():
+        raise ConfigError("no bootstrap servers: pass --bootstrap host:port (or set KAFKA_EVENTHUB_ENDPOINT)")
+    servers = _split_bootstrap(bootstrap)
+    if kind != "plaintext" and not (username and password):
+        raise ConfigError(f"profile {kind!r} needs --username and --password")
+    if kind == "scram" and scram_mechanism not in SCRAM_MECHANISMS:
+        raise ConfigError(f"unknown SCRAM mechanism {scram_mechanism!r}: use {' or '.join(SCRAM_MECHANISMS)}")
+    register_secret(password)
+    return ConnectionProfile(kind, servers, username, password, ca_file, scram_mechanism, tls, verify_tls)
+
+
+def _eventhubs_profile(
+    bootstrap: str, connection_string: str, ca_file: str, verify_tls: bool
+) -> ConnectionProfile:
+    if not connection_string.strip():
+        raise ConfigError(
+            "profile 'eventhubs' needs a connection string: set KAFKA_EVENTHUB_CONNECTION_STRING "
+            "or pass --connection-string"
+        )
+    connection = parse_connection_string(connection_string)
+    register_secret(connection_string.strip())
+    # An explicit endpoint wins (e.g. a private endpoint, or the local Event-Hubs-shaped listener).
+    servers = _split_bootstrap(bootstrap) if bootstrap.strip() else (connection.bootstrap,)
+    return ConnectionProfile(
+        "eventhubs",
+        servers,
+        EVENTHUBS_USERNAME,
+        connection_string.strip(),
+        ca_file,
+        tls=True,
+        verify_tls=verify_tls,
+    )

@@ -1,0 +1,3 @@
+from lagscale.cli import main
+
+main()

@@ -1,0 +1,41 @@
+"""The `lagscale` command. Subcommands live with the package that owns them and load lazily,
+so `lagscale produce` does not pay for importing the Kubernetes client."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# command name -> "module:attribute" of a click command
+_COMMANDS = {
+    "produce": "producer.cli:produce",
+    "consume": "consumer.cli:consume",
+    "lag": "scaler.cli:lag",
+    "scale": "scaler.cli:scale",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*_COMMANDS, *super().list_commands(ctx)])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = _COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, attribute = target.split(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lagscale")
+def main() -> None:
+    """Lag-based autoscaling of Kafka consumers, KEDA-exact, explained."""
+
+
+def register(name: str, target: str) -> None:
+    """Add a lazily loaded subcommand (used by modules of this package)."""
+    _COMMANDS[name] = target
