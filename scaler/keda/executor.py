@@ -1,0 +1,200 @@
+"""KEDA's ScaledObject executor (0 <-> 1, cooldown, idle) and the fallback failure counter.
+
+Times are seconds given by the caller; this module keeps no clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FALLBACK_BEHAVIORS = ("static", "currentReplicas", "currentReplicasIfHigher", "currentReplicasIfLower")
+
+
+class ScaledObjectSpecError(ValueError):
+    """The ScaledObject settings are invalid; `problems` lists what to change."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid ScaledObject: " + "; ".join(problems))
+
+
+class FallbackError(ValueError):
+    """The fallback metric cannot be computed (Value target with no ready pods)."""
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """spec.fallback: after more than failure_threshold failures, report `replicas` worth."""
+
+    failure_threshold: int
+    replicas: int
+    behavior: str = "static"
+
+
+@dataclass(frozen=True)
+class ScaledObjectSpec:
+    """The ScaledObject fields the executor uses, with KEDA's defaults."""
+
+    polling_interval: int = 30
+    cooldown_period: int = 300
+    initial_cooldown_period: int = 0
+    min_replica_count: int = 0
+    max_replica_count: int = 100
+    idle_replica_count: int | None = None
+    fallback: Fallback | None = None
+
+    def validate(self) -> ScaledObjectSpec:
+        """Raise ScaledObjectSpecError listing every problem; returns self when valid."""
+        problems = [
+            f"{name} must be at least {low}, got {value}"
+            for name, value, low in (
+                ("pollingInterval", self.polling_interval, 1),
+                ("cooldownPeriod", self.cooldown_period, 0),
+                ("initialCooldownPeriod", self.initial_cooldown_period, 0),
+                ("minReplicaCount", self.min_replica_count, 0),
+                ("maxReplicaCount", self.max_replica_count, 1),
+            )
+            if value < low
+        ]
+        if self.min_replica_count > self.max_replica_count:
+            problems.append(
+                f"MinReplicaCount={self.min_replica_count} must be less than "
+                f"MaxReplicaCount={self.max_replica_count}"
+            )
+        hpa_min = max(self.min_replica_count, 1)
+        if self.idle_replica_count is not None and self.idle_replica_count >= hpa_min:
+            problems.append(
+                f"IdleReplicaCount={self.idle_replica_count} must be less than MinReplicaCount={hpa_min}"
+            )
+        if self.idle_replica_count is not None and self.idle_replica_count < 0:
+            problems.append(f"idleReplicaCount must be at least 0, got {self.idle_replica_count}")
+        problems.extend(_fallback_problems(self.fallback))
+        if problems:
+            raise ScaledObjectSpecError(problems)
+        return self
+
+
+def _fallback_problems(fallback: Fallback | None) -> list[str]:
+    if fallback is None:
+        return []
+    problems = []
+    if fallback.failure_threshold < 0:
+        problems.append(f"fallback.failureThreshold must be >= 0, got {fallback.failure_threshold}")
+    if fallback.replicas < 0:
+        problems.append(f"fallback.replicas must be >= 0, got {fallback.replicas}")
+    if fallback.behavior not in FALLBACK_BEHAVIORS:
+        problems.append(
+            f"fallback.behavior must be one of {', '.join(FALLBACK_BEHAVIORS)}, got {fallback.behavior!r}"
+        )
+    return problems
+
+
+@dataclass(frozen=True)
+class ExecutorDecision:
+    """replicas None = leave the replica count alone (the HPA owns 1..N, or nothing to do)."""
+
+    replicas: int | None
+    reason: str
+
+
+class Executor:
+    """Decides KEDA's own replica changes after each poll, as KEDA's scale executor does."""
+
+    def __init__(self, spec: ScaledObjectSpec, created_at: float = 0.0) -> None:
+        self.spec = spec
+        self.created_at = created_at
+        self._last_active_time: float | None = None
+
+    @property
+    def last_active_time(self) -> float | None:
+        """When a poll last found the object active (KEDA's status.lastActiveTime)."""
+        return self._last_active_time
+
+    def decide(self, active: bool, errored: bool, current: int, now: float) -> ExecutorDecision:
+        """`active`: any trigger active (fallback counts); `errored`: a trigger failed without
+        fallback taking over; `current`: the target's spec.replicas."""
+        if active:
+            return self._decide_active(errored, current, now)
+        return self._decide_inactive(errored, current, now)
+
+    def _decide_active(self, errored: bool, current: int, now: float) -> ExecutorDecision:
+        spec = self.spec
+        below_min_when_idle = spec.idle_replica_count is not None and current < spec.min_replica_count
+        if current == 0 or below_min_when_idle:
+            self._last_active_time = now
+            target = max(spec.min_replica_count, 1)
+            return ExecutorDecision(target, f"activated: scale {current} -> {target}")
+        if errored:
+            # lastActiveTime is deliberately not refreshed on a partial error.
+            return ExecutorDecision(None, "PartialTriggerError: active, but a trigger failed")
+        self._last_active_time = now
+        return ExecutorDecision(None, "active: the HPA owns replicas")
+
+    def _decide_inactive(self, errored: bool, current: int, now: float) -> ExecutorDecision:
+        spec = self.spec
+        idle = spec.idle_replica_count
+        if errored and spec.fallback is not None and spec.fallback.replicas != 0:
+            return ExecutorDecision(None, "TriggerError: fallback acts through the HPA metric")
+        if errored and spec.fallback is None:
+            return ExecutorDecision(None, "TriggerError: errors never scale to zero")
+        if (idle is not None and current > idle) or (current > 0 and spec.min_replica_count == 0):
+            target = idle if idle is not None else spec.min_replica_count
+            if not self.cooldown_elapsed(now):
+                return ExecutorDecision(None, f"ScalerCooldown: waiting to scale to {target}")
+            return ExecutorDecision(target, f"inactive after cooldown: scale {current} -> {target}")
+        if idle is None and current < spec.min_replica_count:
+            target = spec.min_replica_count
+            return ExecutorDecision(target, f"below minReplicaCount: scale {current} -> {target}")
+        return ExecutorDecision(None, "inactive: nothing to do")
+
+    def cooldown_elapsed(self, now: float) -> bool:
+        """cooldownPeriod since the last active poll, or initialCooldownPeriod since creation."""
+        if self._last_active_time is None:
+            return self.created_at + self.spec.initial_cooldown_period < now
+        return self._last_active_time + self.spec.cooldown_period < now
+
+
+class FallbackTracker:
+    """Counts consecutive metric failures of one trigger (KEDA's status.health)."""
+
+    def __init__(self, fallback: Fallback) -> None:
+        self.fallback = fallback
+        self.failures = 0
+
+    def record_success(self) -> None:
+        self.failures = 0
+
+    def record_failure(self) -> None:
+        self.failures += 1
+
+    @property
+    def active(self) -> bool:
+        """Fallback replaces the error once failures exceed the threshold (strictly)."""
+        return self.failures > self.fallback.failure_threshold
+
+    def metric(
+        self,
+        lag_threshold: float,
+        current_replicas: int,
+        *,
+        metric_type: str = "AverageValue",
+        ready_pods: int | None = None,
+    ) -> float:
+        """The synthetic metric KEDA reports while fallback is active."""
+        wanted = self.fallback.replicas
+        behavior = self.fallback.behavior
+        if behavior == "currentReplicas":
+            replicas = current_replicas
+        elif behavior == "currentReplicasIfHigher":
+            replicas = max(current_replicas, wanted)
+        elif behavior == "currentReplicasIfLower":
+            replicas = min(current_replicas, wanted)
+        else:
+            replicas = wanted
+        value = float(lag_threshold * replicas)
+        if metric_type != "Value":
+            return value
+        pods = current_replicas if ready_pods is None else ready_pods
+        if pods == 0:
+            raise FallbackError("fallback with a Value target needs at least one ready pod")
+        return value / pods
