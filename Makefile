@@ -34,8 +34,8 @@ demo-local: setup
 	DEMO=local scripts/demo
 
 render: setup
-	$(VENV)/bin/lagscale render --profile eventhubs -o deploy/eventhubs
-	$(VENV)/bin/lagscale render --profile kafka -o deploy/kafka
+	$(VENV)/bin/lagscale render --ignore-env --profile eventhubs -o deploy/eventhubs
+	$(VENV)/bin/lagscale render --ignore-env --profile kafka -o deploy/kafka
 
 bench: setup
 	scripts/kafka up
