@@ -1,1 +1,1 @@
-"""consumer."""
+"""The consumer-group worker: `lagscale consume` / `python -m consumer`."""

@@ -6,6 +6,9 @@ instead of librdkafka's endless background retries.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
@@ -18,35 +21,68 @@ from kafkakit.secrets import redact
 
 
 class BrokerError(RuntimeError):
-    """The cluster cannot be used as configured; the message says what to change."""
+    """The cluster cannot be used as configured; the message says what to change.
+    `fatal` is True for authentication and TLS failures, which retrying will not fix."""
+
+    def __init__(self, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal
 
 
-def _explain(profile: ConnectionProfile, errors: list[KafkaError], timeout: float) -> str:
-    codes = {error.code() for error in errors}
+@dataclass(frozen=True)
+class ConnectHints:
+    """What to tell the user to check, in the words of the settings they used (flags or trigger)."""
+
+    credentials: str = "check the username and password (for Event Hubs: the connection string)"
+    tls: str = "check --ca-file"
+    address: str = "check --bootstrap / KAFKA_EVENTHUB_ENDPOINT and that the broker is up"
+
+
+_FATAL = (KafkaError._AUTHENTICATION, KafkaError._SSL)
+# Metadata is asked for in short slices so that an authentication or TLS failure, which librdkafka
+# would retry quietly until the timeout, is reported as soon as it happens.
+_SLICE_S = 0.5
+
+
+def _explain(bootstrap: str, errors: list[KafkaError], timeout: float, hints: ConnectHints) -> str:
+    for error in errors:
+        detail = redact(error.str())
+        if error.code() == KafkaError._AUTHENTICATION:
+            return f"authentication failed at {bootstrap}: {hints.credentials} ({detail})"
+        if error.code() == KafkaError._SSL:
+            return f"TLS handshake with {bootstrap} failed: {hints.tls} ({detail})"
     detail = redact(errors[-1].str()) if errors else "no response"
-    if KafkaError._AUTHENTICATION in codes:
-        hint = "check the username and password (for Event Hubs: the connection string)"
-        return f"authentication failed at {profile.bootstrap}: {hint} ({detail})"
-    if KafkaError._SSL in codes:
-        return f"TLS handshake with {profile.bootstrap} failed: check --ca-file ({detail})"
-    return (
-        f"cannot reach Kafka at {profile.bootstrap} within {timeout:g}s: check --bootstrap / "
-        f"KAFKA_EVENTHUB_ENDPOINT and that the broker is up ({detail})"
-    )
+    return f"cannot reach Kafka at {bootstrap} within {timeout:g}s: {hints.address} ({detail})"
 
 
-def connect_admin(profile: ConnectionProfile, timeout: float = 15.0) -> AdminClient:
-    """An AdminClient that has proven it can fetch metadata; raises BrokerError otherwise."""
+def connect_admin(
+    profile: ConnectionProfile,
+    timeout: float = 15.0,
+    *,
+    config: Mapping[str, Any] | None = None,
+    hints: ConnectHints = ConnectHints(),
+) -> AdminClient:
+    """An AdminClient that has fetched metadata once; BrokerError within `timeout` otherwise.
+    `config` replaces the profile's client config (e.g. one with PEM material from a trigger)."""
     errors: list[KafkaError] = []
-    config: dict[str, Any] = confluent_config(profile, "admin")
-    config["error_cb"] = errors.append
-    admin = AdminClient(config)
-    try:
-        admin.list_topics(timeout=timeout)
-    except KafkaException as error:
-        errors.append(error.args[0])
-        raise BrokerError(_explain(profile, errors, timeout)) from None
-    return admin
+    settings: dict[str, Any] = dict(config) if config is not None else confluent_config(profile, "admin")
+    settings["error_cb"] = errors.append
+    # Reconnect attempts would otherwise print to stderr; failures reach us through error_cb.
+    settings["log_level"] = 0
+    admin = AdminClient(settings)
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            admin.list_topics(timeout=max(min(_SLICE_S, remaining), 0.01))
+            return admin
+        except KafkaException as error:
+            admin.poll(0)  # error_cb is served from poll(): collect the auth / TLS causes
+            fatal = any(e.code() in _FATAL for e in errors)
+            if fatal or remaining <= _SLICE_S:
+                errors.append(error.args[0])
+                message = _explain(profile.bootstrap, errors, timeout, hints)
+                raise BrokerError(message, fatal=fatal) from None
 
 
 def topic_partitions(admin: AdminClient, topic: str, timeout: float = 10.0) -> int:

@@ -1,1 +1,1 @@
-"""producer."""
+"""The JSON event producer: `lagscale produce` / `python -m producer`."""

@@ -1,0 +1,212 @@
+"""`lagscale consume` / `python -m consumer`: a consumer-group member that processes JSON events."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+import click
+from confluent_kafka import Consumer, KafkaException
+
+from consumer.deadletter import (
+    DeadLetterSink,
+    DiscardingDeadLetterSink,
+    KafkaDeadLetterSink,
+    default_dlq_topic,
+)
+from consumer.health import ConsumerMetrics, HealthServer, HealthState
+from consumer.worker import ConsumeSettings, ConsumeSummary, Worker, consumer_config
+from kafkakit import envvars
+from kafkakit.broker import BrokerError, connect_admin, ensure_topic, topic_partitions
+from kafkakit.cli_options import connection_options, profile_from_options
+from kafkakit.logs import configure_logging, log_event
+from kafkakit.profiles import ConnectionProfile
+from kafkakit.secrets import redact
+
+logger = logging.getLogger("consumer")
+
+# /healthz turns 503 when the poll loop has been silent this long beyond one event's work.
+_STALE_MARGIN_SECONDS = 30.0
+
+
+@click.command("consume", context_settings={"help_option_names": ["-h", "--help"]})
+@connection_options
+@click.option("--topic", envvar=envvars.TOPIC, required=True, help="Topic (Event Hub) to read.")
+@click.option("--group", envvar=envvars.CONSUMER_GROUP, required=True, help="Consumer group id.")
+@click.option(
+    "--process-time",
+    envvar="LAGSCALE_PROCESS_TIME",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Seconds of simulated work per event (the tutorial's 2 s); 0 = as fast as possible.",
+)
+@click.option(
+    "--commit-interval",
+    envvar="LAGSCALE_COMMIT_INTERVAL",
+    type=click.FloatRange(min=0.25),
+    default=1.0,
+    show_default=True,
+    help="Seconds between offset commits (Event Hubs allows ~4 commits/s per partition).",
+)
+@click.option(
+    "--dlq-topic",
+    envvar="LAGSCALE_DLQ_TOPIC",
+    default="",
+    help="Dead-letter topic for invalid events; default: <topic>.dlq.",
+)
+@click.option(
+    "--create-dlq-topic/--no-create-dlq-topic",
+    envvar="LAGSCALE_CREATE_DLQ_TOPIC",
+    default=True,
+    show_default=True,
+    help="Create the dead-letter topic (1 partition) when it is missing.",
+)
+@click.option(
+    "--max-events",
+    envvar="LAGSCALE_MAX_EVENTS",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Stop after this many events (0 = until Ctrl+C / SIGTERM).",
+)
+@click.option(
+    "--metrics-port",
+    envvar="LAGSCALE_METRICS_PORT",
+    type=click.IntRange(min=0, max=65535),
+    default=0,
+    help="Serve /healthz and /metrics on this port (0 = off).",
+)
+@click.option(
+    "--metrics-host",
+    envvar="LAGSCALE_METRICS_HOST",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address for /healthz and /metrics; 0.0.0.0 in a pod so probes and Prometheus reach it.",
+)
+@click.option(
+    "--connect-timeout",
+    envvar="LAGSCALE_CONNECT_TIMEOUT",
+    type=click.FloatRange(min=1),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for the broker before giving up.",
+)
+@click.option(
+    "--progress-interval",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds between progress lines.",
+)
+@click.option("-v", "--verbose", envvar="LAGSCALE_VERBOSE", is_flag=True, help="Log every processed event.")
+def consume(**options: Any) -> None:
+    """Process JSON events as a member of a consumer group (at-least-once).
+
+    SIGTERM / Ctrl+C finishes the event in progress, commits and leaves the group.
+    """
+    profile = profile_from_options(options)
+    configure_logging(options["verbose"])
+    settings = ConsumeSettings(
+        topic=options["topic"],
+        group=options["group"],
+        process_time=options["process_time"],
+        commit_interval=options["commit_interval"],
+        max_events=options["max_events"],
+        progress_interval=options["progress_interval"],
+    )
+    dlq_topic = options["dlq_topic"] or default_dlq_topic(settings.topic)
+    dlq_available = _check_topics(profile, settings.topic, dlq_topic, options)
+    log_event(
+        logger,
+        "start",
+        topic=settings.topic,
+        group=settings.group,
+        dlq_topic=dlq_topic,
+        process_time=settings.process_time,
+        connection=profile.describe(),
+    )
+    metrics = ConsumerMetrics()
+    health = HealthState(stale_after=settings.process_time + _STALE_MARGIN_SECONDS)
+    server = _start_health_server(options["metrics_host"], options["metrics_port"], health, metrics)
+    dead_letters: DeadLetterSink = (
+        KafkaDeadLetterSink(profile, dlq_topic) if dlq_available else DiscardingDeadLetterSink()
+    )
+    stop = threading.Event()
+    worker = Worker(
+        Consumer(consumer_config(profile, settings.group)),
+        settings,
+        dead_letters=dead_letters,
+        metrics=metrics,
+        health=health,
+        stop=stop,
+    )
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        summary = worker.run()
+    except KafkaException as error:
+        raise click.ClickException(f"consumer failed: {redact(str(error))}") from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        dead_letters.close()
+        if server:
+            server.stop()
+    _report(summary)
+
+
+def _check_topics(profile: ConnectionProfile, topic: str, dlq_topic: str, options: dict[str, Any]) -> bool:
+    """Fail when `topic` is missing; returns whether the dead-letter topic can be used."""
+    try:
+        admin = connect_admin(profile, options["connect_timeout"])
+        if not topic_partitions(admin, topic, options["connect_timeout"]):
+            raise BrokerError(
+                f"topic {topic!r} does not exist: check --topic / KAFKA_EVENTHUB_TOPIC, or create it "
+                "first (e.g. `lagscale produce --create-topic`)"
+            )
+    except BrokerError as error:
+        raise click.ClickException(str(error)) from None
+    try:
+        ensure_topic(admin, dlq_topic, create=options["create_dlq_topic"], partitions=1)
+        return True
+    except BrokerError as error:
+        # Not fatal: exiting here would crash-loop a pod (e.g. Event Hubs, where the Kafka admin
+        # API cannot create hubs). Invalid events are then logged and skipped.
+        log_event(
+            logger,
+            "dead_letter_topic_unavailable",
+            logging.WARNING,
+            reason=str(error),
+            hint="create it or pass --dlq-topic; invalid events are logged and skipped meanwhile",
+        )
+        return False
+
+
+def _start_health_server(
+    host: str, port: int, health: HealthState, metrics: ConsumerMetrics
+) -> HealthServer | None:
+    if not port:
+        return None
+    try:
+        server = HealthServer(host, port, health, metrics)
+    except OSError as error:
+        raise click.ClickException(
+            f"cannot serve metrics on {host}:{port} ({error.strerror}): pick another --metrics-port"
+        ) from None
+    server.start()
+    log_event(logger, "metrics_listening", address=f"http://{host}:{server.port}/metrics")
+    return server
+
+
+def _report(summary: ConsumeSummary) -> None:
+    log_event(
+        logger,
+        "summary",
+        processed=summary.processed,
+        failed=summary.failed,
+        dead_lettered=summary.dead_lettered,
+        committed=",".join(f"{p}:{o}" for (_, p), o in sorted(summary.committed.items())) or "none",
+        seconds=f"{summary.busy_seconds:.2f}",
+        rate=f"{summary.rate:.1f}/s",
+    )

@@ -1,0 +1,125 @@
+"""Liveness and Prometheus metrics over HTTP: `/healthz` and `/metrics`.
+
+`/healthz` answers 200 while the poll loop is alive and the member either owns partitions or is
+waiting for an assignment, and 503 once it is stopping or the loop has not turned for `stale_after`
+seconds (a wedged worker should be restarted by Kubernetes).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+WAITING = "waiting_for_assignment"
+ASSIGNED = "assigned"
+STOPPING = "stopping"
+_LIVE_PHASES = (WAITING, ASSIGNED)
+
+
+@dataclass
+class HealthState:
+    """Written by the poll loop, read by the HTTP thread."""
+
+    stale_after: float
+    clock: Callable[[], float] = time.monotonic
+    phase: str = WAITING
+    _last_beat: float = field(default=0.0, init=False)
+
+    def __post_init__(self) -> None:
+        self._last_beat = self.clock()
+
+    def beat(self) -> None:
+        """The poll loop went round once more."""
+        self._last_beat = self.clock()
+
+    def check(self) -> tuple[bool, str]:
+        """(healthy, reason) for /healthz."""
+        silent_for = self.clock() - self._last_beat
+        if self.phase not in _LIVE_PHASES:
+            return False, self.phase
+        if silent_for > self.stale_after:
+            return False, f"poll loop silent for {silent_for:.0f}s"
+        return True, self.phase
+
+
+class ConsumerMetrics:
+    """The consumer's Prometheus series, in a registry of its own (one per worker)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.processed = Counter(
+            "lagscale_consumer_events_processed", "Events processed.", registry=self.registry
+        )
+        self.failed = Counter(
+            "lagscale_consumer_events_failed", "Events that could not be processed.", registry=self.registry
+        )
+        self.dead_lettered = Counter(
+            "lagscale_consumer_events_dead_lettered",
+            "Events written to the dead-letter topic.",
+            registry=self.registry,
+        )
+        self.processing_seconds = Histogram(
+            "lagscale_consumer_processing_seconds", "Time spent per event.", registry=self.registry
+        )
+        self.committed_offset = Gauge(
+            "lagscale_consumer_committed_offset",
+            "Last offset committed by this member.",
+            ["topic", "partition"],
+            registry=self.registry,
+        )
+
+
+def _handler(health: HealthState, metrics: ConsumerMetrics) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/healthz":
+                healthy, reason = health.check()
+                self._reply(200 if healthy else 503, "text/plain", f"{reason}\n".encode())
+            elif self.path == "/metrics":
+                self._reply(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
+            else:
+                self._reply(404, "text/plain", b"try /healthz or /metrics\n")
+
+        def _reply(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Probes every few seconds would flood the log."""
+
+    return Handler
+
+
+class HealthServer:
+    """Serves /healthz and /metrics from a daemon thread."""
+
+    def __init__(self, host: str, port: int, health: HealthState, metrics: ConsumerMetrics) -> None:
+        self._server = ThreadingHTTPServer((host, port), _handler(health, metrics))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,131 @@
+"""Pure pieces of the producer: key strategies, pacing, and the produce loop with an in-memory sender."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+
+from kafkakit.events import decode_event
+from producer.keys import key_function
+from producer.loop import ProduceSettings, run_producer
+from producer.rate import Pacer
+from producer.sender import DeliveryStats
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class RecordingSender:
+    """Delivers every event at once; remembers what it got."""
+
+    def __init__(self, fail_every: int = 0) -> None:
+        self.stats = DeliveryStats()
+        self.sent: list[tuple[bytes | None, bytes]] = []
+        self.flushed = False
+        self._fail_every = fail_every
+
+    def send(self, key: bytes | None, value: bytes) -> None:
+        self.sent.append((key, value))
+        self.stats.record_sent()
+        if self._fail_every and len(self.sent) % self._fail_every == 0:
+            self.stats.record_failed("broker said no")
+        else:
+            self.stats.record_delivered(value, 0, len(self.sent) - 1)
+
+    def serve(self) -> None:
+        pass
+
+    def flush(self, timeout: float) -> None:
+        self.flushed = True
+
+    def close(self) -> None:
+        pass
+
+
+def test_random_keys_stay_in_the_tutorials_range_of_0_to_99() -> None:
+    make_key = key_function("random", random.Random(7))
+    keys = {make_key(n) for n in range(2000)}
+    assert keys == {str(n).encode() for n in range(100)}
+
+
+def test_sequence_and_none_keys() -> None:
+    assert key_function("sequence")(42) == b"42"
+    assert key_function("none")(42) is None
+    with pytest.raises(ValueError, match="unknown key strategy"):
+        key_function("hash")
+
+
+def test_pacer_spaces_sends_on_an_absolute_timeline() -> None:
+    clock = FakeClock()
+    pacer = Pacer(rate=4, clock=clock)
+    assert pacer.delay() == 0
+    assert pacer.delay() == pytest.approx(0.25)
+    clock.now += 0.1  # the caller slept less than asked: the next wait makes up for it
+    assert pacer.delay() == pytest.approx(0.4)
+
+
+def test_pacer_catches_up_at_most_one_second_after_a_stall() -> None:
+    clock = FakeClock()
+    pacer = Pacer(rate=10, clock=clock)
+    pacer.delay()
+    clock.now += 60
+    free_sends = 0
+    while pacer.delay() == 0:
+        free_sends += 1
+    assert free_sends == 1  # rescheduled from now, not 600 events of backlog at once
+
+
+def test_pacer_with_rate_zero_never_waits() -> None:
+    pacer = Pacer(rate=0)
+    assert [pacer.delay() for _ in range(3)] == [0, 0, 0]
+    with pytest.raises(ValueError, match="rate"):
+        Pacer(rate=-1)
+
+
+def test_loop_sends_count_valid_events_with_sizes_and_flushes() -> None:
+    sender = RecordingSender()
+    settings = ProduceSettings(topic="t", count=25, size=300, key="sequence")
+
+    summary = run_producer(settings, sender, threading.Event())
+
+    assert (summary.sent, summary.delivered, summary.lost) == (25, 25, 0)
+    assert sender.flushed
+    assert [decode_event(value).sequence for _, value in sender.sent] == list(range(25))
+    assert {len(value) for _, value in sender.sent} == {300}
+    assert [key for key, _ in sender.sent][:3] == [b"0", b"1", b"2"]
+
+
+def test_loop_reports_lost_events() -> None:
+    sender = RecordingSender(fail_every=5)
+
+    summary = run_producer(ProduceSettings(topic="t", count=20), sender, threading.Event())
+
+    assert (summary.delivered, summary.failed, summary.lost) == (16, 4, 4)
+
+
+def test_burst_counts_towards_count_and_skips_pacing() -> None:
+    sender = RecordingSender()
+    # At 0.001 events/s pacing would take hours: only the unpaced burst can finish quickly.
+    stop = threading.Event()
+    summary = run_producer(ProduceSettings(topic="t", count=50, burst=50, rate=0.001), sender, stop)
+    assert summary.sent == 50
+
+
+def test_stop_request_ends_a_paced_run() -> None:
+    sender = RecordingSender()
+    stop = threading.Event()
+    timer = threading.Timer(0.3, stop.set)
+    timer.start()
+
+    summary = run_producer(ProduceSettings(topic="t", rate=10), sender, stop)
+
+    timer.join()
+    assert 2 <= summary.sent <= 6
+    assert sender.flushed
