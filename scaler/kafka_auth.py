@@ -1,0 +1,110 @@
+"""Connection settings of a KEDA `kafka` trigger, turned into a kafkakit profile + librdkafka config.
+
+KEDA passes `ca`, `cert` and `key` as PEM *text*; librdkafka takes PEM text directly
+(`ssl.ca.pem`, `ssl.certificate.pem`, `ssl.key.pem`), so nothing secret is written to disk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafkakit.clients import confluent_config
+from kafkakit.errors import ConfigError
+from kafkakit.profiles import ConnectionProfile, build_profile
+from kafkakit.secrets import register_secret
+from scaler.errors import ConnectionSettingsError
+from scaler.keda.trigger import KafkaTrigger
+
+_SCRAM_MECHANISM = {"scram_sha256": "SCRAM-SHA-256", "scram_sha512": "SCRAM-SHA-512"}
+_UNSUPPORTED_SASL = ("oauthbearer", "gssapi")
+
+
+@dataclass(frozen=True, repr=False)
+class TlsMaterial:
+    """PEM text from a TriggerAuthentication (`ca`, `cert`, `key`, `keyPassword`)."""
+
+    ca_pem: str = ""
+    cert_pem: str = ""
+    key_pem: str = ""
+    key_password: str = ""
+
+    def __repr__(self) -> str:
+        present = [name for name in ("ca_pem", "cert_pem", "key_pem") if getattr(self, name)]
+        return f"TlsMaterial(present={present})"
+
+
+@dataclass(frozen=True)
+class KafkaConnection:
+    """How the scaler reaches the cluster: a kafkakit profile plus optional client TLS material."""
+
+    profile: ConnectionProfile
+    tls_material: TlsMaterial = field(default_factory=TlsMaterial)
+
+    def describe(self) -> str:
+        """One line that is safe to log."""
+        return self.profile.describe()
+
+
+def connection_from_profile(profile: ConnectionProfile) -> KafkaConnection:
+    return KafkaConnection(profile)
+
+
+def profile_from_trigger(trigger: KafkaTrigger) -> ConnectionProfile:
+    """The kafkakit profile for a trigger (client certificates are in `connection_from_trigger`)."""
+    return connection_from_trigger(trigger).profile
+
+
+def connection_from_trigger(trigger: KafkaTrigger) -> KafkaConnection:
+    """Map `sasl`, `tls`, `unsafeSsl`, `username`/`password` and the PEM blobs of a trigger."""
+    if trigger.sasl in _UNSUPPORTED_SASL:
+        raise ConnectionSettingsError(
+            f"sasl mode {trigger.sasl!r} is not supported by lagscale (KEDA supports it, we do not): "
+            "use sasl none, plaintext, scram_sha256 or scram_sha512"
+        )
+    tls = trigger.tls == "enable"
+    kind = _profile_kind(trigger.sasl, tls)
+    try:
+        profile = build_profile(
+            kind,
+            bootstrap=",".join(trigger.bootstrap_servers),
+            username=trigger.username,
+            password=trigger.password,
+            scram_mechanism=_SCRAM_MECHANISM.get(trigger.sasl, "SCRAM-SHA-512"),
+            tls=tls,
+            verify_tls=not trigger.unsafe_ssl,
+        )
+    except ConfigError as error:
+        raise ConnectionSettingsError(f"trigger connection settings: {error}") from None
+    material = _tls_material(trigger) if tls else TlsMaterial()
+    return KafkaConnection(profile, material)
+
+
+def _profile_kind(sasl: str, tls: bool) -> str:
+    if sasl in ("", "none"):
+        return "plaintext"  # with tls=True the profile speaks SSL
+    if sasl == "plaintext":
+        return "sasl_ssl" if tls else "sasl_plain"
+    return "scram"
+
+
+def _tls_material(trigger: KafkaTrigger) -> TlsMaterial:
+    for secret in (trigger.key, trigger.key_password):
+        register_secret(secret)
+    return TlsMaterial(trigger.ca, trigger.cert, trigger.key, trigger.key_password)
+
+
+def admin_config(connection: KafkaConnection) -> dict[str, Any]:
+    """librdkafka properties for an AdminClient on `connection`."""
+    config = confluent_config(connection.profile, "admin")
+    material = connection.tls_material
+    if material.ca_pem:
+        # Added to the system roots ("probe"), like KEDA adds `ca` to its root pool.
+        config["ssl.ca.pem"] = material.ca_pem
+    if material.cert_pem:
+        config["ssl.certificate.pem"] = material.cert_pem
+    if material.key_pem:
+        config["ssl.key.pem"] = material.key_pem
+    if material.key_password:
+        config["ssl.key.password"] = material.key_password
+    return config
