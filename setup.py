@@ -1,0 +1,40 @@
+"""Build hook (everything else is in pyproject.toml): generate the external scaler's gRPC code,
+`scaler.grpc_gen`, while building, so wheels and `pip install .` carry it although it is not committed."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _proto_generator() -> ModuleType:
+    # Loaded by path: the project is not importable (nor installed) while it is being built.
+    path = ROOT / "scaler" / "proto" / "generate.py"
+    spec = importlib.util.spec_from_file_location("lagscale_proto_generate", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class BuildPyWithProto(build_py):
+    def run(self) -> None:
+        super().run()
+        # An editable install imports from the source tree, so the code goes there.
+        output = ROOT if self.editable_mode else Path(self.build_lib)
+        generator = _proto_generator()
+        try:
+            generator.generate(output, with_stubs=False)
+        except generator.ProtoGenerationError:
+            if not (output / generator.GENERATED_PACKAGE / "externalscaler_pb2.py").exists():
+                raise
+
+
+setup(cmdclass={"build_py": BuildPyWithProto})
