@@ -13,6 +13,10 @@ _COMMANDS = {
     "consume": "consumer.cli:consume",
     "lag": "scaler.cli:lag",
     "scale": "scaler.cli:scale",
+    "serve-grpc": "scaler.grpc_cli:serve_grpc",
+    "render": "lagscale.render_cli:render",
+    "simulate": "lagscale.simulate_cli:simulate",
+    "demo": "lagscale.demo_cli:demo",
 }
 
 

@@ -1,0 +1,109 @@
+"""What a run looked like over time (simulated or live), and the numbers people compare runs by.
+
+The simulator and the local demo both fill a Timeline; the plots and the summary tables read it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The state at one moment. `time` is seconds since the run started."""
+
+    time: float
+    total_lag: int
+    current: int
+    """Replicas asked for (the Deployment's spec.replicas, or live consumer processes)."""
+    ready: int
+    """Replicas actually consuming (started pods / processes)."""
+    metric: float | None = None
+    """The metric of the scaler's latest poll (what the HPA sees), None before the first poll."""
+    desired: int | None = None
+    """Replicas the latest poll asked for."""
+    partition_lags: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class DecisionPoint:
+    """One poll of the scaling loop, with the reason in words."""
+
+    time: float
+    path: str
+    """`poll` (KEDA's own poll: activity, 0 <-> 1) or `hpa` (an HPA sync: 1 <-> N)."""
+    active: bool
+    metric: float | None
+    total_lag: int | None
+    current: int
+    desired: int
+    reason: str
+
+
+@dataclass
+class Timeline:
+    label: str
+    partitions: int
+    lag_threshold: int
+    max_replicas: int
+    initial_replicas: int = 0
+    samples: list[Sample] = field(default_factory=list)
+    decisions: list[DecisionPoint] = field(default_factory=list)
+
+    def summary(self) -> RunSummary:
+        return summarize(self)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Outcome of a run.
+
+    drain_seconds: from the moment the lag peaked to the first later sample with no lag (None if it
+        never drained). replica_seconds: replicas asked for, integrated over time (what you pay for).
+    scaling_events: how often the asked-for replica count changed.
+    """
+
+    label: str
+    duration_seconds: float
+    peak_lag: int
+    peak_lag_at: float
+    drain_seconds: float | None
+    replica_seconds: float
+    scaling_events: int
+    max_replicas_seen: int
+    final_replicas: int
+    final_lag: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize(timeline: Timeline) -> RunSummary:
+    samples = timeline.samples
+    if not samples:
+        return RunSummary(timeline.label, 0.0, 0, 0.0, None, 0.0, 0, 0, 0, 0)
+    peak_index = max(range(len(samples)), key=lambda index: samples[index].total_lag)
+    peak = samples[peak_index]
+    drained_at = next(
+        (sample.time for sample in samples[peak_index:] if sample.total_lag <= 0),
+        None,
+    )
+    replica_seconds = sum(
+        earlier.current * (later.time - earlier.time) for earlier, later in itertools.pairwise(samples)
+    )
+    counts = [timeline.initial_replicas, *(sample.current for sample in samples)]
+    changes = sum(1 for earlier, later in itertools.pairwise(counts) if later != earlier)
+    return RunSummary(
+        label=timeline.label,
+        duration_seconds=round(samples[-1].time - samples[0].time, 1),
+        peak_lag=peak.total_lag,
+        peak_lag_at=round(peak.time, 1),
+        drain_seconds=None if drained_at is None else round(drained_at - peak.time, 1),
+        replica_seconds=round(replica_seconds, 1),
+        scaling_events=changes,
+        max_replicas_seen=max(sample.current for sample in samples),
+        final_replicas=samples[-1].current,
+        final_lag=samples[-1].total_lag,
+    )

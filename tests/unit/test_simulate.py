@@ -1,0 +1,124 @@
+"""`lagscale simulate`: the real ScalingLoop on a modelled topic reproduces KEDA's known behaviour."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from lagscale.load_profiles import parse_load
+from lagscale.simulate import Scenario, SimulationError, SimulationResult, compare, run, simulated_trigger
+from scaler.keda.executor import ScaledObjectSpec
+from scaler.keda.fixes import Fixes, parse_fixes
+from scaler.keda.hpa import HpaSpec
+
+
+def scenario(load: str, **changes: object) -> Scenario:
+    base = Scenario(load=parse_load(load), trigger=simulated_trigger({"lagThreshold": "10"}))
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def replicas_over_time(result: SimulationResult) -> list[int]:
+    return [sample.current for sample in result.timeline.samples]
+
+
+def test_constant_load_below_capacity_keeps_one_replica() -> None:
+    # 5 events/s against one consumer's 10 events/s: KEDA activates 1 pod and the HPA keeps it.
+    result = run(scenario("constant:5", process_time=0.1, duration=600))
+    assert set(replicas_over_time(result)) == {1}
+    assert result.summary.scaling_events == 1
+    assert result.summary.final_lag == 0
+
+
+def test_burst_scales_to_the_partition_cap_and_back_to_zero() -> None:
+    result = run(scenario("bursts:3000@900", partitions=6, process_time=0.1, duration=900))
+    replicas = replicas_over_time(result)
+    assert max(replicas) == 6
+    assert replicas[-1] == 0
+    assert result.summary.drain_seconds is not None
+    assert any("capped at 6 partitions" in d.reason for d in result.timeline.decisions)
+
+
+def test_scale_to_zero_waits_for_the_cooldown_after_the_last_active_poll() -> None:
+    spec = ScaledObjectSpec(polling_interval=5, cooldown_period=60)
+    hpa = HpaSpec(target_value=10, downscale_stabilization_seconds=30)
+    result = run(scenario("bursts:300@900", spec=spec, hpa=hpa, duration=400))
+    last_active = max(d.time for d in result.timeline.decisions if d.path == "poll" and d.active)
+    zero_at = next(s.time for s in result.timeline.samples if s.time > last_active and s.current == 0)
+    assert zero_at - last_active > 60
+    assert zero_at - last_active <= 60 + 5
+
+
+def keda_2908(fixes: Fixes | None = None, mode: str = "keda") -> SimulationResult:
+    # 63 of 64 pods running, a backlog and more load than they can take: the capped metric
+    # (64 x lagThreshold) is within the HPA's 10 % tolerance of 63 pods, so the 64th never comes.
+    return run(
+        scenario(
+            "constant:100",
+            partitions=64,
+            process_time=1.0,
+            initial_replicas=63,
+            initial_lag=20_000,
+            duration=600,
+            fixes=fixes or Fixes(),
+            mode=mode,
+        )
+    )
+
+
+def test_keda_mode_with_64_partitions_stalls_at_63() -> None:
+    result = keda_2908()
+    assert set(replicas_over_time(result)) == {63}
+    assert result.summary.final_lag > 20_000
+    assert any("within tolerance: keep 63" in d.reason for d in result.timeline.decisions)
+
+
+def test_reach_partition_count_fix_adds_the_64th_replica() -> None:
+    result = keda_2908(Fixes(reach_partition_count=True))
+    assert replicas_over_time(result)[-1] == 64
+    assert max(replicas_over_time(result)) == 64
+
+
+def test_direct_mode_drains_a_burst_faster_than_keda_mode() -> None:
+    keda, direct = compare(
+        scenario("bursts:3000@900", duration=900),
+        [("keda", Fixes(), "keda"), ("direct", Fixes(), "direct")],
+    )
+    assert keda.summary.drain_seconds is not None
+    assert direct.summary.drain_seconds is not None
+    assert direct.summary.drain_seconds < keda.summary.drain_seconds
+    assert direct.summary.replica_seconds < keda.summary.replica_seconds
+
+
+def test_same_input_gives_the_same_result() -> None:
+    first = run(scenario("steps:20@0,90@60,0@200", fixes=parse_fixes("all"), duration=500))
+    second = run(scenario("steps:20@0,90@60,0@200", fixes=parse_fixes("all"), duration=500))
+    assert first.as_dict() == second.as_dict()
+    assert first.timeline.samples == second.timeline.samples
+
+
+def test_every_produced_event_is_consumed_once_drained() -> None:
+    result = run(scenario("bursts:1000@200", duration=800))
+    assert result.events_produced == 4000
+    assert result.events_consumed == result.events_produced - result.summary.final_lag
+
+
+def test_pod_start_delay_postpones_consumption() -> None:
+    result = run(scenario("bursts:100@900", pod_start_delay=20, duration=60))
+    lags = [sample.total_lag for sample in result.timeline.samples]
+    assert lags[19] == 100  # asked for at t=0, consuming from t=20
+    assert lags[25] < 100
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"partitions": 0}, "--partitions must be at least 1"),
+        ({"process_time": 0.0}, "--process-time must be > 0"),
+        ({"mode": "fast"}, "--mode must be keda or direct"),
+        ({"duration": 0}, "--duration must be at least 1"),
+    ],
+)
+def test_invalid_scenarios_are_rejected(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(SimulationError, match=message):
+        run(scenario("constant:1", **changes))

@@ -1,0 +1,114 @@
+"""`lagscale simulate` on the command line: JSON, --compare, --config, plots, and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lagscale.cli import main
+
+SCALED_OBJECT = """
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: {name: orders}
+spec:
+  scaleTargetRef: {name: consumer}
+  pollingInterval: 10
+  cooldownPeriod: 120
+  maxReplicaCount: 3
+  triggers:
+    - type: kafka
+      metadata:
+        bootstrapServers: kafka:9092
+        consumerGroup: orders
+        topic: orders
+        lagThreshold: "50"
+"""
+
+
+def simulate(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["simulate", *args])
+    return result.exit_code, result.output
+
+
+def test_json_output_reports_the_run() -> None:
+    code, output = simulate("--load", "bursts:600@300", "--duration", "300", "--json")
+    assert code == 0, output
+    report = json.loads(output)
+    run = report["runs"][0]
+    assert run["mode"] == "keda"
+    assert run["peak_lag"] == 600
+    assert run["max_replicas_seen"] == 6
+    assert run["scaling_events"] >= 2
+
+
+def test_compare_runs_keda_keda_with_fixes_and_direct() -> None:
+    code, output = simulate("--load", "bursts:3000@900", "--compare", "--json")
+    assert code == 0, output
+    runs = json.loads(output)["runs"]
+    assert [run["label"] for run in runs] == ["keda", "keda+fixes", "direct"]
+    assert runs[1]["fixes"] == ["exact_cap", "reach_partition_count", "earliest_from_log_start"]
+    assert runs[2]["drain_seconds"] < runs[0]["drain_seconds"]
+
+
+def test_table_output_names_each_run() -> None:
+    code, output = simulate("--load", "constant:5", "--duration", "60", "--compare")
+    assert code == 0, output
+    for label in ("keda", "direct", "peak"):
+        assert label in output
+
+
+def test_config_file_supplies_the_scaled_object_and_flags_override(tmp_path: Path) -> None:
+    config = tmp_path / "so.yaml"
+    config.write_text(SCALED_OBJECT)
+    code, output = simulate("--config", str(config), "--load", "bursts:3000@900", "--json")
+    assert code == 0, output
+    report = json.loads(output)
+    assert (report["lag_threshold"], report["polling_interval"]) == (50, 10)
+    assert report["runs"][0]["max_replicas_seen"] == 3  # maxReplicaCount from the file
+    overrides = ["--max-replica-count", "5", "--lag-threshold", "20"]
+    code, output = simulate("--config", str(config), *overrides, "--json")
+    report = json.loads(output)
+    assert report["lag_threshold"] == 20
+    assert report["runs"][0]["max_replicas_seen"] == 5
+
+
+def test_plot_and_html_are_written(tmp_path: Path) -> None:
+    png, page = tmp_path / "run.png", tmp_path / "run.html"
+    code, output = simulate("--load", "bursts:2000@900", "--plot", str(png), "--html", str(page))
+    assert code == 0, output
+    assert png.read_bytes().startswith(b"\x89PNG")
+    assert "<svg" in page.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--min-replica-count", "5", "--max-replica-count", "2"], "MinReplicaCount=5 must be less than"),
+        (["--partitions", "0"], "--partitions must be at least 1"),
+        (["--load", "constant:-5"], "RATE must be a finite number >= 0"),
+        (["--load", "sine:5"], "unknown load 'sine:5'"),
+        (["--load-csv", "/nonexistent/load.csv"], "cannot read load CSV"),
+        (["--fixes", "faster"], "unknown fix 'faster'"),
+        (["--lag-threshold", "0"], "lagThreshold"),
+        (["--metadata", "allowIdleConsumers"], "write KEY=VALUE"),
+    ],
+)
+def test_bad_input_is_one_clear_error_with_exit_code_2(args: list[str], message: str) -> None:
+    code, output = simulate(*args)
+    assert code == 2
+    lines = output.strip().splitlines()
+    assert len(lines) == 1, output
+    assert lines[0].startswith("Error: ")
+    assert message in lines[0]
+
+
+def test_unreadable_config_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "so.yaml"
+    config.write_text("kind: Deployment\n")
+    code, output = simulate("--config", str(config))
+    assert code == 2
+    assert "kind must be ScaledObject" in output
