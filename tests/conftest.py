@@ -22,6 +22,9 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+# The Kubernetes fixtures (`kube`, `namespace`) serve the k8s and e2e tiers alike.
+pytest_plugins = ["k8s_fixtures"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SCRIPT = REPO_ROOT / "scripts" / "kafka"
 SCRIPT_TIMEOUT_S = 600
