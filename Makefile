@@ -7,7 +7,7 @@ PROFILE ?= kafka
 export LAGSCALE_CACHE ?= $(HOME)/.cache/lagscale
 export LAGSCALE_STATE ?= /tmp/lagscale
 
-.PHONY: setup test lint unit demo demo-local render bench images clean kafka-up kafka-down k8s-up k8s-down
+.PHONY: setup test lint unit demo demo-local render bench images clean kafka-up kafka-down k8s-up k8s-down e2e-keda
 
 $(VENV)/.installed: pyproject.toml scripts/setup
 	scripts/setup
@@ -37,10 +37,21 @@ render: setup
 	$(VENV)/bin/lagscale render --ignore-env --profile eventhubs -o deploy/eventhubs
 	$(VENV)/bin/lagscale render --ignore-env --profile kafka -o deploy/kafka
 
+# The producer, consumer and scaler images (docker when an engine answers, else buildah; see docs/images.md).
+images: setup
+	scripts/images build
+
 bench: setup
 	scripts/kafka up
 	$(PY) bench/bench_clients.py
 	$(PY) bench/bench_evaluation.py
+
+# The real KEDA operator (built from its Go module on first use by scripts/keda) against the local
+# broker and control plane; see docs/keda-e2e.md. Also part of `make test`'s e2e tier.
+e2e-keda: setup
+	scripts/kafka up
+	scripts/k8s up
+	$(VENV)/bin/pytest -q tests/e2e/test_keda_operator.py tests/e2e/test_keda_external_scaler.py
 
 kafka-up: setup
 	scripts/kafka up

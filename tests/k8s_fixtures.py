@@ -25,8 +25,7 @@ _build_failure: list[str] = []
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Build the binaries (minutes when cold) here: pytest-timeout covers fixtures, not this hook."""
-    here = Path(__file__).parent
-    wanted = any(Path(item.path).is_relative_to(here) for item in session.items)
+    wanted = any("kube" in getattr(item, "fixturenames", ()) for item in session.items)
     if not wanted or _external_kubeconfig():
         return
     built = run_k8s_script("build", timeout=BUILD_TIMEOUT_SECONDS)

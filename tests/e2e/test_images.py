@@ -7,6 +7,7 @@ The build is a session fixture; unchanged inputs reuse cached layers, so a warm 
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -282,16 +283,22 @@ def test_warm_build_reuses_the_cache(built_images: BuiltImages) -> None:
 
 @pytest.fixture(autouse=True)
 def _no_leftover_containers() -> Iterator[None]:
-    """`scripts/images run` must remove its working container, whatever the command did."""
-    before = _working_containers()
+    """`scripts/images run` must remove its working container (`lagscale-run-<its PID>`) however
+    the command ends; only containers whose run is over count, so concurrent runs do not."""
+    before = _orphaned_run_containers()
     yield
-    assert _working_containers() <= before, "scripts/images run left a working container behind"
+    assert _orphaned_run_containers() <= before, "scripts/images run left a working container behind"
 
 
-def _working_containers() -> set[str]:
-    if not Path("/usr/bin/buildah").exists():
+def _orphaned_run_containers() -> set[str]:
+    if shutil.which("buildah") is None:
         return set()
     listed = subprocess.run(
-        ["buildah", "containers", "--quiet"], capture_output=True, text=True, timeout=30, check=False
+        ["buildah", "containers", "--format", "{{.ContainerName}}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
-    return set(listed.stdout.split())
+    names = [name for name in listed.stdout.split() if re.fullmatch(r"lagscale-run-\d+", name)]
+    return {name for name in names if not Path(f"/proc/{name.rsplit('-', 1)[1]}").exists()}

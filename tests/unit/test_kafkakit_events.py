@@ -1,9 +1,10 @@
 import json
+import uuid
 from datetime import UTC, datetime
 
 import pytest
 
-from kafkakit.events import Event, InvalidEventError, decode_event, encode_event
+from kafkakit.events import Event, EventEncoder, InvalidEventError, decode_event, encode_event
 
 
 def test_event_round_trips_with_utc_iso_time():
@@ -40,3 +41,48 @@ def test_size_smaller_than_the_event_leaves_it_unpadded():
 def test_invalid_events_are_rejected_with_a_reason(data, reason):
     with pytest.raises(InvalidEventError, match=reason):
         decode_event(data)
+
+
+class StepClock:
+    """Nanoseconds since the epoch, advanced by hand."""
+
+    def __init__(self, epoch_ms: int) -> None:
+        self.ns = epoch_ms * 1_000_000
+
+    def __call__(self) -> int:
+        return self.ns
+
+
+@pytest.mark.parametrize("size", [0, 10, 200, 4096])
+def test_encoder_gives_the_same_bytes_as_encode_event_across_digit_boundaries(size):
+    encoder = EventEncoder("host-7", size)
+    for sequence in (0, 9, 10, 99, 100, 12_345, 10**12):
+        [data] = encoder.encode(range(sequence, sequence + 1))
+        event = decode_event(data)
+        assert (event.sequence, event.producer) == (sequence, "host-7")
+        assert data == encode_event(event, size)
+        if size >= 200:
+            assert len(data) == size
+
+
+def test_encoder_ids_are_unique_uuids_per_event_and_per_encoder():
+    first, second = EventEncoder("p"), EventEncoder("p")
+    ids = [decode_event(data).id for encoder in (first, second) for data in encoder.encode(range(1000))]
+    assert len(set(ids)) == 2000
+    assert all(uuid.UUID(value).version == 4 for value in ids)
+
+
+def test_encoder_time_is_the_clocks_millisecond_in_utc_read_once_per_call():
+    clock = StepClock(epoch_ms=int(datetime(2026, 11, 28, 4, 0, 1, tzinfo=UTC).timestamp() * 1000) + 500)
+    encoder = EventEncoder("p", clock_ns=clock)
+    assert {decode_event(data).time for data in encoder.encode(range(3))} == {"2026-11-28T04:00:01.500Z"}
+    clock.ns += 999_999  # still the same millisecond
+    assert decode_event(encoder.encode(range(1))[0]).time == "2026-11-28T04:00:01.500Z"
+    clock.ns += 1
+    assert decode_event(encoder.encode(range(1))[0]).time == "2026-11-28T04:00:01.501Z"
+
+
+def test_encoder_escapes_the_producer_name():
+    [data] = EventEncoder('pod "a" 100%', 300).encode(range(3, 4))
+    assert decode_event(data).producer == 'pod "a" 100%'
+    assert len(data) == 300

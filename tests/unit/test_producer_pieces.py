@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Sequence
 
 import pytest
 
@@ -29,15 +30,18 @@ class RecordingSender:
         self.stats = DeliveryStats()
         self.sent: list[tuple[bytes | None, bytes]] = []
         self.flushed = False
+        self.calls = 0
         self._fail_every = fail_every
 
-    def send(self, key: bytes | None, value: bytes) -> None:
-        self.sent.append((key, value))
-        self.stats.record_sent()
-        if self._fail_every and len(self.sent) % self._fail_every == 0:
-            self.stats.record_failed("broker said no")
-        else:
-            self.stats.record_delivered(value, 0, len(self.sent) - 1)
+    def send(self, events: Sequence[tuple[bytes | None, bytes]]) -> None:
+        self.calls += 1
+        for key, value in events:
+            self.sent.append((key, value))
+            self.stats.record_sent()
+            if self._fail_every and len(self.sent) % self._fail_every == 0:
+                self.stats.record_failed("broker said no")
+            else:
+                self.stats.record_delivered(value, 0, len(self.sent) - 1)
 
     def serve(self) -> None:
         pass
@@ -129,3 +133,33 @@ def test_stop_request_ends_a_paced_run() -> None:
     timer.join()
     assert 2 <= summary.sent <= 6
     assert sender.flushed
+
+
+def test_unpaced_events_go_to_the_sender_in_chunks_with_unique_ids() -> None:
+    sender = RecordingSender()
+
+    summary = run_producer(ProduceSettings(topic="t", count=2500, size=200), sender, threading.Event())
+
+    assert summary.delivered == 2500
+    assert sender.calls == 3  # 1000 + 1000 + 500, not one call per event
+    events = [decode_event(value) for _, value in sender.sent]
+    assert [event.sequence for event in events] == list(range(2500))
+    assert len({event.id for event in events}) == 2500
+
+
+def test_a_burst_is_one_chunk_and_paced_events_go_one_by_one() -> None:
+    sender = RecordingSender()
+
+    run_producer(ProduceSettings(topic="t", count=103, burst=100, rate=1000), sender, threading.Event())
+
+    assert sender.calls == 4  # the burst of 100, then 3 paced events
+
+
+def test_failures_only_reporting_counts_what_left_the_queue_as_delivered() -> None:
+    stats = DeliveryStats()
+    stats.record_sent(10)
+    stats.record_failed("broker said no")
+    stats.record_settled(in_flight=4)
+    assert (stats.delivered, stats.pending) == (5, 4)
+    stats.record_settled(in_flight=0)
+    assert (stats.delivered, stats.failed, stats.pending) == (9, 1, 0)

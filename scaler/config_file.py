@@ -1,0 +1,172 @@
+"""Read a real KEDA ScaledObject YAML (plus TriggerAuthentication and Secret YAML) from files.
+
+Any file may hold several documents (`---`); they are sorted by `kind`. Secrets are decoded
+(`data` is base64, `stringData` is plain and wins, as the API server merges them) and registered
+for redaction. `env` sources of a TriggerAuthentication, and `<param>FromEnv` in trigger metadata,
+read this process's environment (in a cluster they would read the scale target's container).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kafkakit.secrets import register_secret
+from scaler.keda.scaledobject import (
+    AUTH_KINDS,
+    ScaledObjectDefinition,
+    has_aws_pod_identity,
+    parse_scaled_object,
+    resolve_auth_params,
+)
+from scaler.keda.trigger import KafkaTrigger, TriggerError, parse_trigger
+
+
+class ConfigFileError(ValueError):
+    """A file cannot be used; the message names the file and says what to change."""
+
+
+@dataclass(frozen=True)
+class LoadedScaledObject:
+    """The ScaledObject and its one kafka trigger, parsed with its authentication resolved."""
+
+    definition: ScaledObjectDefinition
+    trigger: KafkaTrigger
+    trigger_index: int
+
+    @property
+    def use_cached_metrics(self) -> bool:
+        return self.definition.triggers[self.trigger_index].use_cached_metrics
+
+
+@dataclass
+class _Documents:
+    scaled_objects: list[Mapping[str, Any]]
+    trigger_auths: list[Mapping[str, Any]]
+    secrets: dict[str, dict[str, str]]
+
+
+def load_scaled_object(
+    config: Path,
+    trigger_auth_files: Iterable[Path] = (),
+    secret_files: Iterable[Path] = (),
+    env: Mapping[str, str] | None = None,
+) -> LoadedScaledObject:
+    """Parse the files; raises ConfigFileError, ScaledObjectError or TriggerError (all ValueError)."""
+    environment = dict(env or {})
+    documents = _Documents([], [], {})
+    for path in (config, *trigger_auth_files, *secret_files):
+        _sort(documents, path)
+    if len(documents.scaled_objects) != 1:
+        found = len(documents.scaled_objects)
+        raise ConfigFileError(f"{config}: expected exactly one ScaledObject, found {found}")
+    definition = _parse_definition(documents.scaled_objects[0])
+    kafka = definition.kafka_triggers()
+    if len(kafka) != 1:
+        raise ConfigFileError(
+            f"{config}: ScaledObject {definition.name} has {len(kafka)} kafka triggers; "
+            "lagscale drives one: keep one kafka trigger"
+        )
+    index, trigger_definition = kafka[0]
+    auth_params: dict[str, str] = {}
+    aws_pod_identity = False
+    if trigger_definition.auth_ref_name is not None:
+        auth = _find_auth(documents, trigger_definition.auth_ref_kind, trigger_definition.auth_ref_name)
+        auth_params = resolve_auth_params(auth, documents.secrets, environment)
+        aws_pod_identity = has_aws_pod_identity(auth)
+    trigger = parse_trigger(
+        trigger_definition.metadata,
+        auth_params,
+        trigger_index=index,
+        resolved_env=environment,
+        metric_type=trigger_definition.metric_type,
+        aws_pod_identity=aws_pod_identity,
+    )
+    return LoadedScaledObject(definition, trigger, index)
+
+
+def _parse_definition(document: Mapping[str, Any]) -> ScaledObjectDefinition:
+    """parse_scaled_object reads lagThreshold early (it is the HPA target) and stops at its first
+    problem. Parsing again with a placeholder there, and then restoring the real metadata, lets the
+    full trigger parse that follows list every problem at once."""
+    try:
+        return parse_scaled_object(document)
+    except TriggerError:
+        placeholder = copy.deepcopy(dict(document))
+        for trigger in placeholder.get("spec", {}).get("triggers", []):
+            if isinstance(trigger, dict) and isinstance(trigger.get("metadata"), dict):
+                trigger["metadata"]["lagThreshold"] = "10"
+        parsed = parse_scaled_object(placeholder)
+    originals = [dict(trigger.get("metadata") or {}) for trigger in document["spec"]["triggers"]]
+    triggers = [
+        dataclasses.replace(trigger, metadata=original)
+        for trigger, original in zip(parsed.triggers, originals, strict=True)
+    ]
+    return dataclasses.replace(parsed, triggers=triggers)
+
+
+def _sort(documents: _Documents, path: Path) -> None:
+    for document in _read_yaml(path):
+        kind = document.get("kind")
+        if kind == "ScaledObject":
+            documents.scaled_objects.append(document)
+        elif kind in AUTH_KINDS:
+            documents.trigger_auths.append(document)
+        elif kind == "Secret":
+            name, values = decode_secret(document, path)
+            documents.secrets[name] = values
+        # Other kinds (the Deployment, a Namespace) often share the file: not ours to read.
+
+
+def _read_yaml(path: Path) -> list[Mapping[str, Any]]:
+    try:
+        loaded = list(yaml.safe_load_all(path.read_text()))
+    except OSError as error:
+        raise ConfigFileError(f"cannot read {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise ConfigFileError(f"{path} is not valid YAML: {error}") from None
+    documents = [doc for doc in loaded if doc is not None]
+    for number, document in enumerate(documents, start=1):
+        if not isinstance(document, Mapping):
+            raise ConfigFileError(f"{path}: document {number} is not a mapping (a Kubernetes object)")
+    return documents
+
+
+def decode_secret(document: Mapping[str, Any], path: Path | str = "<secret>") -> tuple[str, dict[str, str]]:
+    """(name, {key: value}) of a v1 Secret: `data` base64-decoded, `stringData` on top."""
+    name = str((document.get("metadata") or {}).get("name", "")).strip()
+    if not name:
+        raise ConfigFileError(f"{path}: a Secret has no metadata.name")
+    values: dict[str, str] = {}
+    for key, encoded in (document.get("data") or {}).items():
+        try:
+            values[str(key)] = base64.b64decode(str(encoded), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise ConfigFileError(
+                f"{path}: Secret {name} key {key} is not base64 text: put plain values under stringData"
+            ) from None
+    for key, plain in (document.get("stringData") or {}).items():
+        values[str(key)] = str(plain)
+    for value in values.values():
+        register_secret(value.strip())
+    return name, values
+
+
+def _find_auth(documents: _Documents, kind: str | None, name: str) -> Mapping[str, Any]:
+    wanted_kind = kind or AUTH_KINDS[0]
+    for document in documents.trigger_auths:
+        metadata = document.get("metadata") or {}
+        if document.get("kind") == wanted_kind and metadata.get("name") == name:
+            return document
+    raise ConfigFileError(
+        f"the kafka trigger uses {wanted_kind} {name!r}, which is not in the files: "
+        f"pass --trigger-auth FILE (and --secret FILE for its secretTargetRef)"
+    )

@@ -1,0 +1,142 @@
+"""Prometheus metrics of the scaler, and a small HTTP server for /metrics and /healthz.
+
+The server binds to 127.0.0.1 by default; in a pod, pass host 0.0.0.0 so the kubelet can probe it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+if TYPE_CHECKING:
+    from scaler.decision import Decision
+
+_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class ScalerMetrics:
+    """One registry per scaler (not the global one), so tests and several loops do not collide."""
+
+    def __init__(self, scaled_object: str, stale_after_seconds: float = 120.0) -> None:
+        self.registry = CollectorRegistry()
+        self._stale_after = stale_after_seconds
+        self._last_seen = time.monotonic()
+        self._lock = threading.Lock()
+        labels = ["scaledobject"]
+        self._labels = {"scaledobject": scaled_object}
+        self.partition_lag = Gauge(
+            "lagscale_partition_lag",
+            "Lag of one partition at the last evaluation (log end offset minus committed offset).",
+            [*labels, "topic", "partition"],
+            registry=self.registry,
+        )
+        self.total_lag = Gauge("lagscale_total_lag", "Sum of partition lags.", labels, registry=self.registry)
+        self.metric_value = Gauge(
+            "lagscale_metric_value",
+            "The value KEDA would report to the HPA (capped).",
+            labels,
+            registry=self.registry,
+        )
+        self.active = Gauge(
+            "lagscale_active", "1 when the trigger is active.", labels, registry=self.registry
+        )
+        self.desired = Gauge("lagscale_desired_replicas", "Replicas decided.", labels, registry=self.registry)
+        self.current = Gauge(
+            "lagscale_current_replicas", "Replicas before the decision.", labels, registry=self.registry
+        )
+        self.duration = Histogram(
+            "lagscale_evaluation_duration_seconds",
+            "Time to fetch offsets and decide.",
+            labels,
+            buckets=_DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "lagscale_evaluation_errors",
+            "Evaluations that failed (offsets could not be read).",
+            labels,
+            registry=self.registry,
+        )
+
+    def observe(self, decision: Decision) -> None:
+        """Record one decision of the scaling loop (usable directly as `on_decision`)."""
+        with self._lock:
+            self._last_seen = time.monotonic()
+            labels = self._labels
+            self.desired.labels(**labels).set(decision.desired)
+            self.current.labels(**labels).set(decision.current)
+            self.duration.labels(**labels).observe(decision.duration_seconds)
+            if decision.error is not None or decision.total_lag is None or decision.metric is None:
+                self.errors.labels(**labels).inc()
+                return
+            self.active.labels(**labels).set(1 if decision.active else 0)
+            self.total_lag.labels(**labels).set(decision.total_lag)
+            self.metric_value.labels(**labels).set(decision.metric)
+            self.partition_lag.clear()  # partitions may disappear (partitionLimitation, leaders)
+            for item in decision.partitions:
+                self.partition_lag.labels(**labels, topic=item.topic, partition=str(item.partition)).set(
+                    item.lag
+                )
+
+    def healthy(self) -> bool:
+        """True while decisions keep arriving (the loop is not stuck)."""
+        with self._lock:
+            return time.monotonic() - self._last_seen <= self._stale_after
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsServer:
+    """Serves /metrics and /healthz in a daemon thread; `port=0` picks a free port."""
+
+    def __init__(self, metrics: ScalerMetrics, port: int, host: str = "127.0.0.1") -> None:
+        handler = _handler_for(metrics)
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def _handler_for(metrics: ScalerMetrics) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._reply(200, metrics.render(), CONTENT_TYPE_LATEST)
+            elif path == "/healthz":
+                ok = metrics.healthy()
+                self._reply(200 if ok else 503, b"ok\n" if ok else b"stale\n", "text/plain")
+            else:
+                self._reply(404, b"not found: try /metrics or /healthz\n", "text/plain")
+
+        def _reply(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Scrapes are not events worth a log line."""
+
+    return Handler

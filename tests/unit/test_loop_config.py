@@ -1,0 +1,214 @@
+"""`lagscale scale` settings: a real KEDA ScaledObject YAML with its auth, and the plain flags."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kafkakit import envvars
+from scaler.cli_scale import scale
+from scaler.config_file import ConfigFileError, decode_secret, load_scaled_object
+
+SCALED_OBJECT = """\
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: kafka-scaledobject
+  namespace: demo
+spec:
+  scaleTargetRef:
+    name: kafka-consumer
+  pollingInterval: 15
+  cooldownPeriod: 100
+  maxReplicaCount: 10
+  triggers:
+    - type: kafka
+      metadata:
+        bootstrapServers: {bootstrap}
+        consumerGroup: workers
+        topic: orders
+        lagThreshold: "{threshold}"
+        sasl: plaintext
+        tls: enable
+      authenticationRef:
+        name: kafka-auth
+"""
+
+TRIGGER_AUTH = """\
+apiVersion: keda.sh/v1alpha1
+kind: TriggerAuthentication
+metadata:
+  name: kafka-auth
+  namespace: demo
+spec:
+  secretTargetRef:
+    - parameter: username
+      name: kafka-secrets
+      key: user
+    - parameter: password
+      name: kafka-secrets
+      key: password
+"""
+
+
+# Unset for every run of the command: a developer's KAFKA_EVENTHUB_* must not change the outcome.
+NO_CONNECTION_ENV = dict.fromkeys(
+    [*envvars.ENDPOINT, *envvars.CONNECTION_STRING, *envvars.CONSUMER_GROUP, *envvars.TOPIC, *envvars.PROFILE]
+)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """`scale` configures the root logger onto CliRunner's stream, which closes after invoke."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def _secret(user: str, password: str) -> str:
+    encoded = base64.b64encode(password.encode()).decode()
+    return f"""\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: kafka-secrets
+  namespace: demo
+data:
+  password: {encoded}
+stringData:
+  user: {user}
+"""
+
+
+def _write(directory: Path, name: str, text: str) -> Path:
+    path = directory / name
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    return (
+        _write(tmp_path, "so.yaml", SCALED_OBJECT.format(bootstrap="broker:9093", threshold=50)),
+        _write(tmp_path, "auth.yaml", TRIGGER_AUTH),
+        _write(tmp_path, "secret.yaml", _secret("$ConnectionString", "Endpoint=sb://x/;SharedAccessKey=k")),
+    )
+
+
+def test_loads_the_tutorial_shaped_scaled_object(files: tuple[Path, Path, Path]) -> None:
+    config, auth, secret = files
+    loaded = load_scaled_object(config, [auth], [secret])
+    assert loaded.definition.name == "kafka-scaledobject"
+    assert (loaded.definition.target_kind, loaded.definition.target_name) == ("Deployment", "kafka-consumer")
+    spec = loaded.definition.spec
+    assert (spec.polling_interval, spec.cooldown_period, spec.min_replica_count) == (15, 100, 0)
+    assert (loaded.definition.hpa.min_replicas, loaded.definition.hpa.max_replicas) == (1, 10)
+    assert loaded.definition.hpa.target_value == 50
+    assert loaded.trigger.username == "$ConnectionString"
+    assert loaded.trigger.password == "Endpoint=sb://x/;SharedAccessKey=k"
+    assert "SharedAccessKey=k" not in repr(loaded.trigger)
+
+
+def test_all_documents_may_share_one_file(tmp_path: Path, files: tuple[Path, Path, Path]) -> None:
+    combined = "---\n".join(path.read_text() for path in files)
+    loaded = load_scaled_object(_write(tmp_path, "all.yaml", combined))
+    assert loaded.trigger.sasl == "plaintext"
+
+
+def test_from_env_metadata_reads_the_environment(tmp_path: Path) -> None:
+    text = SCALED_OBJECT.replace("bootstrapServers: {bootstrap}", "bootstrapServersFromEnv: BROKERS")
+    text = text.split("      authenticationRef:")[0].replace("sasl: plaintext", "sasl: none")
+    config = _write(tmp_path, "so.yaml", text.format(threshold=5))
+    loaded = load_scaled_object(config, env={"BROKERS": "a:9092,b:9092"})
+    assert loaded.trigger.bootstrap_servers == ("a:9092", "b:9092")
+
+
+def test_missing_trigger_authentication_says_which_flag(files: tuple[Path, Path, Path]) -> None:
+    with pytest.raises(ConfigFileError, match="pass --trigger-auth FILE"):
+        load_scaled_object(files[0])
+
+
+def test_secret_data_must_be_base64() -> None:
+    document = {"kind": "Secret", "metadata": {"name": "s"}, "data": {"password": "not base64!"}}
+    with pytest.raises(ConfigFileError, match="put plain values under stringData"):
+        decode_secret(document)
+
+
+def test_string_data_wins_over_data() -> None:
+    document = {
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "data": {"k": base64.b64encode(b"old").decode()},
+        "stringData": {"k": "new"},
+    }
+    assert decode_secret(document) == ("s", {"k": "new"})
+
+
+def test_invalid_trigger_in_yaml_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
+    text = SCALED_OBJECT.format(bootstrap="broker:9093", threshold=0).replace(
+        "tls: enable", "tls: enable\n        offsetResetPolicy: newest"
+    )
+    config = _write(tmp_path, "so.yaml", text.split("      authenticationRef:")[0])
+    result = CliRunner().invoke(scale, ["--config", str(config), "--once"], env=NO_CONNECTION_ENV)
+    assert result.exit_code == 2
+    assert 'parameter "offsetResetPolicy" value "newest" must be one of [latest earliest]' in result.output
+    assert '"lagThreshold" must be positive number' in result.output
+
+
+def test_invalid_flags_list_every_problem_and_exit_2() -> None:
+    args = [
+        "--bootstrap",
+        "b:9092",
+        "--topic",
+        "t",
+        "--lag-threshold",
+        "x",
+        "--offset-reset-policy",
+        "newest",
+    ]
+    result = CliRunner().invoke(scale, [*args, "--once"], env=NO_CONNECTION_ENV)
+    assert result.exit_code == 2
+    assert 'missing required parameter "consumerGroup"' in result.output
+    assert "lagThreshold" in result.output
+    assert "offsetResetPolicy" in result.output
+
+
+def test_invalid_scaling_flags_exit_2() -> None:
+    args = ["--bootstrap", "b:9092", "--group", "g", "--topic", "t"]
+    result = CliRunner().invoke(
+        scale, [*args, "--min-replicas", "5", "--max-replicas", "2", "--once"], env=NO_CONNECTION_ENV
+    )
+    assert result.exit_code == 2
+    assert "MinReplicaCount=5 must be less than MaxReplicaCount=2" in result.output
+
+
+def test_connection_trigger_and_scaling_problems_come_together() -> None:
+    result = CliRunner().invoke(
+        scale, ["--topic", "t", "--polling-interval", "0", "--once"], env=NO_CONNECTION_ENV
+    )
+    assert result.exit_code == 2
+    assert "no bootstrap servers" in result.output
+    assert 'missing required parameter "consumerGroup"' in result.output
+    assert "pollingInterval must be at least 1, got 0" in result.output
+
+
+def test_plain_flags_conflict_with_config(files: tuple[Path, Path, Path]) -> None:
+    result = CliRunner().invoke(
+        scale, ["--config", str(files[0]), "--group", "other", "--once"], env=NO_CONNECTION_ENV
+    )
+    assert result.exit_code == 2
+    assert "--group cannot be combined with --config" in result.output
+
+
+def test_processes_target_needs_a_topic() -> None:
+    args = ["--bootstrap", "b:9092", "--group", "g", "--target", "processes", "--once"]
+    result = CliRunner().invoke(scale, args, env=NO_CONNECTION_ENV)
+    assert result.exit_code == 2
+    assert "--target processes needs a topic" in result.output
