@@ -1,5 +1,6 @@
 """Shared by the KEDA e2e tests: the real KEDA operator (scripts/keda) as a session fixture, and
-small steps on the real broker and control plane (commit, produce, apply, read what KEDA did).
+small steps on the control plane (apply, read what KEDA did); commit and produce are in
+`offsets_helpers`.
 
 Test modules import `keda_operator` to use it as a fixture (an import, since the e2e tier has no
 conftest of its own).
@@ -13,18 +14,14 @@ import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from confluent_kafka import Consumer, Producer, TopicPartition
 from k8s_helpers import Kube
 from kubernetes import client
 
 from scaler.cli import lag
-
-if TYPE_CHECKING:
-    from conftest import KafkaEndpoints
 
 REPO = Path(__file__).resolve().parents[2]
 KUBECTL = Path(os.environ.get("LAGSCALE_CACHE", Path.home() / ".cache/lagscale")) / "k8s-1.35.4/bin/kubectl"
@@ -63,26 +60,6 @@ def apply_manifests(kube: Kube, manifests_yaml: str) -> None:
         check=True,
         capture_output=True,
     )
-
-
-def commit_offsets(kafka: KafkaEndpoints, group: str, offsets: dict[int, int], topic: str) -> None:
-    """Commit `partition -> offset` for `group`, as a consumer that finished that work would."""
-    consumer = Consumer(
-        {"bootstrap.servers": kafka.bootstrap, "group.id": group, "enable.auto.commit": False}
-    )
-    try:
-        partitions = [TopicPartition(topic, partition, offset) for partition, offset in offsets.items()]
-        consumer.commit(offsets=partitions, asynchronous=False)
-    finally:
-        consumer.close()
-
-
-def produce(kafka: KafkaEndpoints, topic: str, per_partition: dict[int, int]) -> None:
-    producer = Producer({"bootstrap.servers": kafka.bootstrap})
-    for partition, count in per_partition.items():
-        for index in range(count):
-            producer.produce(topic, value=json.dumps({"n": index}).encode(), partition=partition)
-    assert producer.flush(15) == 0
 
 
 def keda_metric(metrics_url: str, namespace: str, scaled_object: str) -> float | None:

@@ -27,14 +27,13 @@ import yaml
 from k8s_helpers import Kube, wait_until
 from keda_helpers import (
     apply_manifests,
-    commit_offsets,
     keda_metric,
     lagscale_lag_json,
-    produce,
     read_hpa,
     replicas,
 )
 from kubernetes import client
+from offsets_helpers import commit, produce
 
 from lagscale.render import render_manifests
 from lagscale.values import merge_values
@@ -212,7 +211,7 @@ def test_keda_pulls_from_lagscale_external_scaler(
     group = unique_name("keda-ext-group")
     # Partitions 0 and 1 committed at 0; partition 2 never committed, which the `latest` policy
     # counts as lag 1. Total lag 1 <= activationLagThreshold 2: inactive.
-    commit_offsets(kafka, group, {0: 0, 1: 0}, topic)
+    commit(kafka.bootstrap, group, {(topic, 0): 0, (topic, 1): 0})
     objects = _render(namespace, topic, group, kafka, polling_interval=2)
     name, metadata = _deploy(kube, objects, "external", grpc_scaler.address)
     deployment = objects[0]["metadata"]["name"]
@@ -226,7 +225,7 @@ def test_keda_pulls_from_lagscale_external_scaler(
     )
 
     # 6 + 6 records: lag 12, plus 1 for uncommitted partition 2 = 13 > 2.
-    produce(kafka, topic, {0: 6, 1: 6})
+    produce(kafka.bootstrap, topic, {0: 6, 1: 6})
     wait_until(
         "KEDA to activate 0 -> 1", lambda: replicas(kube, namespace, deployment) == 1 or None, timeout=60
     )
@@ -242,7 +241,7 @@ def test_keda_pulls_from_lagscale_external_scaler(
     )
 
     # The consumers "drain" the lag: commit everything, including partition 2.
-    commit_offsets(kafka, group, {0: 6, 1: 6, 2: 0}, topic)
+    commit(kafka.bootstrap, group, {(topic, 0): 6, (topic, 1): 6, (topic, 2): 0})
     assert lagscale_lag_json(_lag_flags(metadata))["active"] is False
     wait_until(
         "KEDA to scale back to 0 after the cooldown",
@@ -266,7 +265,7 @@ def test_keda_push_activates_through_stream_is_active(
     test, so the 0 -> 1 after the backlog comes from a StreamIsActive message, not from a poll."""
     topic = make_topic("keda-push", partitions=PARTITIONS)
     group = unique_name("keda-push-group")
-    commit_offsets(kafka, group, {0: 0, 1: 0}, topic)
+    commit(kafka.bootstrap, group, {(topic, 0): 0, (topic, 1): 0})
     objects = _render(namespace, topic, group, kafka, polling_interval=300)
     name, _ = _deploy(kube, objects, "external-push", grpc_scaler.address, {"streamIntervalSeconds": "1"})
     deployment = objects[0]["metadata"]["name"]
@@ -274,7 +273,7 @@ def test_keda_push_activates_through_stream_is_active(
     _assert_keda_hpa(kube, namespace, name, topic)
     wait_until("the idle consumer to sit at 0 replicas", lambda: replicas(kube, namespace, deployment) == 0)
 
-    produce(kafka, topic, {0: 6, 1: 6})
+    produce(kafka.bootstrap, topic, {0: 6, 1: 6})
     wait_until(
         "the stream to activate 0 -> 1", lambda: replicas(kube, namespace, deployment) == 1, timeout=60
     )

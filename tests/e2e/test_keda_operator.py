@@ -17,14 +17,13 @@ import yaml
 from k8s_helpers import Kube, wait_until
 from keda_helpers import (
     apply_manifests,
-    commit_offsets,
     keda_metric,
     lagscale_lag_json,
-    produce,
     read_hpa,
     replicas,
 )
 from kubernetes import client
+from offsets_helpers import commit, produce
 
 from lagscale.render import render_manifests
 from lagscale.values import merge_values
@@ -97,7 +96,7 @@ def test_keda_scales_the_rendered_kafka_profile_and_agrees_with_lagscale(
     group = unique_name("keda-e2e-group")
     # Partitions 0 and 1 committed at 0; partition 2 never committed, which KEDA's `latest` policy
     # counts as lag 1. Total lag 1 <= activationLagThreshold 2: inactive.
-    commit_offsets(kafka, group, {0: 0, 1: 0}, topic)
+    commit(kafka.bootstrap, group, {(topic, 0): 0, (topic, 1): 0})
     manifests = render_manifests("kafka", _values(namespace, topic, group, kafka))
     stream = "\n---\n".join(m.text for m in manifests)
     apply_manifests(kube, stream)
@@ -121,7 +120,7 @@ def test_keda_scales_the_rendered_kafka_profile_and_agrees_with_lagscale(
     )
 
     # 6 + 6 records on partitions 0 and 1: lag 12, plus 1 for uncommitted partition 2 = 13 > 2.
-    produce(kafka, topic, {0: 6, 1: 6})
+    produce(kafka.bootstrap, topic, {0: 6, 1: 6})
     wait_until(
         "KEDA to activate 0 -> 1", lambda: replicas(kube, namespace, deployment) == 1 or None, timeout=60
     )
@@ -138,7 +137,7 @@ def test_keda_scales_the_rendered_kafka_profile_and_agrees_with_lagscale(
     assert keda_value
 
     # The consumers "drain" the lag: commit everything, including partition 2.
-    commit_offsets(kafka, group, {0: 6, 1: 6, 2: 0}, topic)
+    commit(kafka.bootstrap, group, {(topic, 0): 6, (topic, 1): 6, (topic, 2): 0})
     assert _lagscale_json(files)["active"] is False
     wait_until(
         "KEDA to scale back to 0 after the cooldown",
