@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from confluent_kafka import Producer
-from k8s_helpers import Kube, make_deployment
+from k8s_helpers import Kube, make_deployment, wait_until
 from kubernetes import client
 
 if TYPE_CHECKING:
@@ -146,3 +147,52 @@ spec:
     assert f"target=deployment/{namespace}/orders-consumer" in result.stderr
     # ceil(30 / 10) = 3 replicas wanted, maxReplicaCount 2.
     assert kube.apps.read_namespaced_deployment_scale("orders-consumer", namespace).spec.replicas == 2
+
+
+def test_two_scalers_with_leader_election_never_both_act(
+    kube: Kube,
+    namespace: str,
+    kafka: KafkaEndpoints,
+    make_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """Two scaler replicas that disagree (maxReplicaCount 2 vs 3): only the Lease holder's answer
+    lands; when it stops, it hands the Lease back and the standby takes over."""
+    make_deployment(kube, namespace, "consumer", replicas=0)
+    topic = _lagging_topic(kafka, make_topic, 200)  # 20 replicas wanted, 4 partitions
+    args = [
+        sys.executable, "-m", "scaler", "--target", "kubernetes", "--kubeconfig", kube.kubeconfig,
+        *_flags(kafka, topic, unique_name("g")), "--name", "consumer", "--namespace", namespace,
+        "--mode", "direct", "--polling-interval", "1", "--leader-elect",
+    ]  # fmt: skip
+    logs = {name: tmp_path / f"{name}.log" for name in ("a", "b")}
+    scalers: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(name: str, max_replicas: int) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_EVENTHUB_", "LAGSCALE_"))}
+        with logs[name].open("wb") as log:
+            scalers[name] = subprocess.Popen(
+                [*args, "--max-replicas", str(max_replicas)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env | {"POD_NAME": f"scaler-{name}"},
+            )
+
+    def replicas() -> int:
+        return int(kube.apps.read_namespaced_deployment_scale("consumer", namespace).spec.replicas)
+
+    try:
+        start("a", max_replicas=2)
+        wait_until("scaler a to lead", lambda: "event=leader_acquired" in logs["a"].read_text(), 60)
+        start("b", max_replicas=3)
+        wait_until("scaler b to stand by", lambda: "event=standby_skip" in logs["b"].read_text(), 60)
+        assert replicas() == 2  # b wanted 3 at every poll, and wrote nothing
+        scalers["a"].send_signal(signal.SIGTERM)
+        assert scalers["a"].wait(timeout=30) == 0
+        wait_until("scaler b to take over and scale to 3", lambda: replicas() == 3, 30)
+        assert "event=leader_acquired" in logs["b"].read_text()
+    finally:
+        for process in scalers.values():
+            process.terminate()
+            process.wait(timeout=30)
