@@ -7,7 +7,7 @@ PROFILE ?= kafka
 export LAGSCALE_CACHE ?= $(HOME)/.cache/lagscale
 export LAGSCALE_STATE ?= /tmp/lagscale
 
-.PHONY: setup test lint unit demo demo-local render bench images clean kafka-up kafka-down k8s-up k8s-down e2e-keda
+.PHONY: setup test lint unit demo demo-local demo-clean render bench images clean kafka-up kafka-down k8s-up k8s-down e2e-keda
 
 $(VENV)/.installed: pyproject.toml scripts/setup
 	scripts/setup
@@ -32,6 +32,10 @@ demo: setup
 
 demo-local: setup
 	DEMO=local scripts/demo
+
+# Removes what the minikube demo created (objects, Kafka volume, namespace, KEDA, images).
+demo-clean:
+	scripts/demo-clean
 
 render: setup
 	$(VENV)/bin/lagscale render --ignore-env --profile eventhubs -o deploy/eventhubs

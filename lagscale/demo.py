@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -39,8 +39,8 @@ from lagscale.timeline import RunSummary, Timeline
 from scaler.clock import SystemClock
 from scaler.kafka import KafkaOffsetSource
 from scaler.keda.executor import ScaledObjectSpec
-from scaler.keda.hpa import HpaSpec
 from scaler.keda.lag import LagCalculator
+from scaler.keda.scaledobject import hpa_spec_for
 from scaler.keda.trigger import KafkaTrigger, parse_trigger
 from scaler.loop import Decision, ScalingLoop
 from scaler.process_target import ProcessTarget
@@ -222,10 +222,9 @@ def _start_loop(
     spec = ScaledObjectSpec(
         polling_interval=settings.polling_interval, cooldown_period=settings.cooldown_period
     ).validate()
-    hpa = HpaSpec(
-        min_replicas=1,
-        max_replicas=spec.max_replica_count,
-        target_value=settings.lag_threshold,
+    # KEDA's HPA, with the demo's shorter stabilisation window and an HPA sync per poll.
+    hpa = replace(
+        hpa_spec_for(spec, "AverageValue", settings.lag_threshold),
         downscale_stabilization_seconds=settings.downscale_stabilization,
         sync_period_seconds=settings.polling_interval,
     )

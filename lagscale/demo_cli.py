@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
+import dataclasses
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -15,6 +17,7 @@ from rich.table import Table
 from kafkakit.logs import configure_logging
 from lagscale.demo import DemoError, DemoResult, DemoSettings, DemoSettingsError, run_demo
 from lagscale.live_view import LiveView, LogView
+from lagscale.local_broker import LocalBrokerError, local_broker
 from scaler.loop import MODES
 
 EXIT_CODES = {"completed": 0, "timed_out": 1, "failed": 1, "interrupted": 130}
@@ -24,25 +27,6 @@ class InputError(click.ClickException):
     """Bad option value: one line, exit code 2."""
 
     exit_code = 2
-
-
-def kafka_env_file() -> Path:
-    # The same default state directory as scripts/lib.sh and the Makefile.
-    state = os.environ.get("LAGSCALE_STATE") or "/tmp/lagscale"  # noqa: S108
-    return Path(state) / "kafka" / "kafka.env"
-
-
-def bootstrap_from_env_file(path: Path) -> str:
-    """LAGSCALE_BOOTSTRAP from the KEY='value' file `scripts/kafka up` writes ("" when absent)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return ""
-    for line in lines:
-        key, _, value = line.strip().partition("=")
-        if key == "LAGSCALE_BOOTSTRAP":
-            return value.strip().strip("'\"")
-    return ""
 
 
 @click.command(
@@ -56,6 +40,12 @@ def bootstrap_from_env_file(path: Path) -> str:
     envvar="LAGSCALE_BOOTSTRAP",
     default="",
     help="Broker host:port; default: LAGSCALE_BOOTSTRAP, else the kafka.env of scripts/kafka up.",
+)
+@click.option(
+    "--start-broker/--no-start-broker",
+    default=True,
+    show_default=True,
+    help="No --bootstrap and no local broker answers: start it (scripts/kafka up), stop it at the end.",
 )
 @click.option("--partitions", type=int, default=6, show_default=True, help="Partitions of the demo topic.")
 @click.option(
@@ -113,23 +103,24 @@ def bootstrap_from_env_file(path: Path) -> str:
 def demo(**options: Any) -> None:
     """Scale real consumer processes 0 -> N -> 0 on a local broker, with KEDA's exact rules.
 
-    Needs a running broker (scripts/kafka up). Ctrl+C stops everything it started.
+    Without --bootstrap it uses the broker of scripts/kafka, and starts it (and stops it again at
+    the end) when none answers. Ctrl+C stops everything it started.
     """
-    settings = _settings(options)
+    settings = _settings(options)  # checked before looking for a broker
     out_dir: Path = settings.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "logs" / "demo.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     console = Console()
-    with log_path.open("a", encoding="utf-8") as log_file:
-        configure_logging(stream=log_file)  # decisions are shown by the view; details go to the file
-        previous = signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            result = _run(settings, options["no_live"], console)
-        except DemoError as error:
-            raise click.ClickException(str(error)) from None
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with _broker(options) as bootstrap, log_path.open("a", encoding="utf-8") as log_file:
+            configure_logging(stream=log_file)  # decisions are shown by the view; details go to the file
+            result = _run(dataclasses.replace(settings, bootstrap=bootstrap), options["no_live"], console)
+    except (DemoError, LocalBrokerError) as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     _print_summary(console, result, log_path)
     if result.error:
         raise click.ClickException(result.error)
@@ -142,15 +133,21 @@ def demo(**options: Any) -> None:
         raise SystemExit(EXIT_CODES[result.outcome])
 
 
+@contextlib.contextmanager
+def _broker(options: dict[str, Any]) -> Iterator[str]:
+    """--bootstrap (or LAGSCALE_BOOTSTRAP) as given, else the local broker, started if need be."""
+    if options["bootstrap"]:
+        yield options["bootstrap"]
+        return
+    with local_broker(start=options["start_broker"], notify=lambda line: click.echo(line, err=True)) as found:
+        yield found
+
+
 def _settings(options: dict[str, Any]) -> DemoSettings:
-    bootstrap = options["bootstrap"] or bootstrap_from_env_file(kafka_env_file())
-    if not bootstrap:
-        raise click.ClickException(
-            f"no broker: run scripts/kafka up (writes {kafka_env_file()}), or pass --bootstrap host:port"
-        )
+    """The checked settings; the bootstrap address is filled in once a broker is found."""
     try:
         return DemoSettings(
-            bootstrap=bootstrap,
+            bootstrap="",
             partitions=options["partitions"],
             burst=options["burst"],
             rate=options["rate"],

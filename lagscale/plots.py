@@ -14,7 +14,7 @@ from typing import Any
 from lagscale.plots_html import render_html
 from lagscale.timeline import Timeline
 
-__all__ = ["PlotError", "write_html", "write_png"]
+__all__ = ["PlotError", "check_output_path", "write_html", "write_png"]
 
 # Colour-blind-safe palette (Okabe-Ito), shared with the HTML page.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
@@ -25,8 +25,18 @@ class PlotError(RuntimeError):
     """The plot cannot be written (matplotlib missing, or the path is not writable)."""
 
 
+def check_output_path(path: Path) -> None:
+    """A plot goes into an existing directory: a typo in the path is an error, not a new tree."""
+    if path.is_dir():
+        raise PlotError(f"cannot write {str(path)!r}: it is a directory; give a file name")
+    if not path.parent.is_dir():
+        problem = "is not a directory" if path.parent.exists() else "does not exist; create it first"
+        raise PlotError(f"cannot write {str(path)!r}: {str(path.parent)!r} {problem}")
+
+
 def write_png(timelines: Sequence[Timeline], path: Path, title: str = "") -> Path:
-    """Draw the timelines into a PNG at `path`; returns the path."""
+    """Draw the timelines into a PNG at `path` (its directory must exist); returns the path."""
+    check_output_path(path)
     try:
         import matplotlib  # noqa: PLC0415 - optional dependency, loaded only when plotting
 
@@ -50,7 +60,6 @@ def write_png(timelines: Sequence[Timeline], path: Path, title: str = "") -> Pat
             _draw_metric(metric_axis, timeline, style, single)
             _draw_replicas(replica_axis, timeline, style, single)
         _decorate(figure, (lag_axis, metric_axis, replica_axis), timelines, title)
-        path.parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(path, dpi=110)
     except OSError as error:
         raise PlotError(f"cannot write {str(path)!r}: {error.strerror or error}") from None
@@ -60,9 +69,10 @@ def write_png(timelines: Sequence[Timeline], path: Path, title: str = "") -> Pat
 
 
 def write_html(timelines: Sequence[Timeline], path: Path, title: str = "") -> Path:
-    """Write one HTML file with inline SVG charts and the decision log; no external resources."""
+    """Write one HTML file with inline SVG charts and the decision log; no external resources.
+    Its directory must exist."""
+    check_output_path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render_html(timelines, title, PALETTE), encoding="utf-8")
     except OSError as error:
         raise PlotError(f"cannot write {str(path)!r}: {error.strerror or error}") from None

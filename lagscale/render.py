@@ -20,12 +20,20 @@ from typing import Any
 import jinja2
 import yaml
 
-from lagscale.render_context import build_context, uses_sasl
+from lagscale.render_context import MANAGED_BY, build_context, uses_sasl
 from lagscale.values import TEMPLATES_DIR, ValuesError
 from lagscale.values_rules import check_rules
 
 Values = dict[str, Any]
-_NUMBERED_FILE = re.compile(r"[0-9]+-[a-z0-9-]+\.yaml")
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+
+
+@dataclass(frozen=True)
+class Written:
+    """What `write_manifests` did: the files it wrote, and the ones of an earlier render it removed."""
+
+    written: list[Path]
+    removed: list[Path]
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,8 @@ _PLAN: tuple[_Part, ...] = (
     _Part("producer-job", ("producer-job",), lambda profile, values: values["producer"]["enabled"]),
     _Part("scaler", (), lambda profile, values: _mode(values) != "keda"),
 )
+# `N-<part>.yaml`: the names of the files this tool writes (with -o).
+_OWN_FILE = re.compile(rf"[0-9]+-(?:{'|'.join(re.escape(part.stem) for part in _PLAN)})\.yaml")
 
 
 class _IndentedListDumper(yaml.SafeDumper):
@@ -139,9 +149,27 @@ def as_stream(manifests: Sequence[Manifest]) -> str:
     return "".join(f"---\n# {manifest.filename}\n{manifest.text}" for manifest in manifests)
 
 
-def write_manifests(manifests: Sequence[Manifest], out_dir: Path) -> list[Path]:
-    """Write into a temporary directory, then move the files into `out_dir` and drop numbered files
-    left from an earlier render with other parts enabled. A failure while writing leaves `out_dir`
+def _written_by_us(path: Path) -> bool:
+    """A file of an earlier render: named like one of our parts, and every object in it carries
+    our managed-by label. Anything else in the directory is the user's and stays."""
+    if not _OWN_FILE.fullmatch(path.name) or not path.is_file():
+        return False
+    try:
+        documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return bool(documents) and all(
+        isinstance(d, dict)
+        and isinstance(d.get("metadata"), dict)
+        and isinstance(d["metadata"].get("labels"), dict)
+        and d["metadata"]["labels"].get(MANAGED_BY_LABEL) == MANAGED_BY
+        for d in documents
+    )
+
+
+def write_manifests(manifests: Sequence[Manifest], out_dir: Path) -> Written:
+    """Write into a temporary directory, then move the files into `out_dir` and remove the files an
+    earlier render (with other parts enabled) left there. A failure while writing leaves `out_dir`
     as it was."""
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".render-", dir=out_dir))
@@ -156,7 +184,9 @@ def write_manifests(manifests: Sequence[Manifest], out_dir: Path) -> list[Path]:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     wanted = {manifest.filename for manifest in manifests}
-    for stale in out_dir.iterdir():
-        if _NUMBERED_FILE.fullmatch(stale.name) and stale.name not in wanted:
+    removed = []
+    for stale in sorted(out_dir.iterdir()):
+        if stale.name not in wanted and _written_by_us(stale):
             stale.unlink()
-    return written
+            removed.append(stale)
+    return Written(written, removed)

@@ -13,6 +13,10 @@ from lagscale.values import PROFILES, ValuesError, merge_values
 
 # Exit status for bad values, as click uses for usage errors.
 EXIT_BAD_VALUES = 2
+MISSING_CONNECTION_STRING = (
+    "warning: no Event Hubs connection string (set EVENTHUBS_CONNECTION_STRING or"
+    " --set eventhubs.connectionString=...): the Secret gets a placeholder"
+)
 
 
 def _stdout() -> IO[str]:
@@ -82,8 +86,13 @@ def render(  # noqa: PLR0917 - click passes every option as an argument
     except ValuesError as error:
         click.echo(f"error: {error}", err=True)
         raise SystemExit(EXIT_BAD_VALUES) from None
+    if profile == "eventhubs" and not ignore_env and not values["eventhubs"]["connectionString"]:
+        click.echo(MISSING_CONNECTION_STRING, err=True)
     if output_dir is None:
         stdout.write(as_stream(manifests))
         return
-    for path in write_manifests(manifests, output_dir):
+    result = write_manifests(manifests, output_dir)
+    for path in result.written:
         click.echo(f"wrote {path}", err=True)
+    for path in result.removed:
+        click.echo(f"removed {path}", err=True)

@@ -22,6 +22,11 @@ KAFKA_CLIENT_PORT = 9092
 # uid/gid of our images (non-root); the apache/kafka image runs as its own `appuser`, uid 1000.
 APP_USER_ID = 10001
 KAFKA_IMAGE_USER_ID = 1000
+# The app.kubernetes.io/managed-by label of every rendered object: how `render -o` knows its own files.
+MANAGED_BY = "lagscale-render"
+# Where the external-mode scaler finds the credentials Secret, one file per KEDA auth parameter
+# (KEDA forwards no TriggerAuthentication to an external scaler; see docs/external-scaler.md).
+SCALER_AUTH_DIR = "/etc/lagscale/kafka-auth"
 
 
 def object_names(instance: str) -> dict[str, str]:
@@ -43,7 +48,7 @@ def _labels(values: Values, component: str, name: str) -> dict[str, dict[str, st
         **selector,
         "app.kubernetes.io/component": component,
         "app.kubernetes.io/part-of": "lagscale",
-        "app.kubernetes.io/managed-by": "lagscale-render",
+        "app.kubernetes.io/managed-by": MANAGED_BY,
     }
     return {"labels": labels, "selector": selector}
 
@@ -142,6 +147,14 @@ def trigger(profile: str, values: Values) -> dict[str, Any]:
     return {"type": "kafka", "metadata": metadata}
 
 
+def scaler_auth_dir(profile: str, values: Values) -> str | None:
+    """The directory the external scaler reads its credentials from (LAGSCALE_GRPC_AUTH_DIR), or
+    None when it needs none: other modes get them through the connection env."""
+    if values["scaler"]["mode"] == "external" and uses_sasl(profile, values):
+        return SCALER_AUTH_DIR
+    return None
+
+
 def scaler_args(values: Values) -> list[str]:
     """Arguments of `lagscale` in the scaler container. Group, topic and connection come from the
     same environment variables as the consumer's."""
@@ -215,6 +228,7 @@ def build_context(profile: str, values: Values, *, masked: bool) -> dict[str, An
         "env": {role: connection_env(profile, values, role) for role in ("consumer", "producer", "scaler")},
         "trigger": trigger(profile, values),
         "scaler_args": scaler_args(values),
+        "scaler_auth_dir": scaler_auth_dir(profile, values),
         "termination_grace_seconds": math.ceil(values["consumer"]["processTime"]) + SHUTDOWN_MARGIN_SECONDS,
         "app_security": _security(APP_USER_ID, read_only_root=True),
         "kafka_security": _security(KAFKA_IMAGE_USER_ID, read_only_root=False),

@@ -52,6 +52,9 @@ class SimulatedTopic:
             for partition, (committed, latest) in enumerate(zip(self.committed, self.latest, strict=True))
         ]
 
+    def reset(self) -> None:
+        """No client to rebuild: the simulated broker never fails."""
+
     def produce(self, events: int) -> None:
         """Append `events` records, continuing the round-robin where the last call stopped."""
         count = self.partitions

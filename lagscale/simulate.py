@@ -7,8 +7,11 @@ Same input, same output: nothing here reads the wall clock or a random source.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Mapping, Sequence
+import difflib
+import functools
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +24,7 @@ from scaler.keda.fixes import Fixes
 from scaler.keda.hpa import HpaSpec
 from scaler.keda.lag import LagCalculator
 from scaler.keda.scaledobject import ScaledObjectDefinition
-from scaler.keda.trigger import KafkaTrigger, parse_trigger
+from scaler.keda.trigger import KafkaTrigger, TriggerError, parse_trigger
 from scaler.loop import Decision, ScalingLoop
 
 MODES = ("keda", "direct")
@@ -121,6 +124,66 @@ def simulated_trigger(metadata: Mapping[str, str], metric_type: str = "AverageVa
     kept.setdefault("topic", SIMULATED_TOPIC)
     kept.update(bootstrapServers="simulated:9092", consumerGroup=SIMULATED_GROUP)
     return parse_trigger(kept, metric_type=metric_type)
+
+
+class _RecordingMetadata(Mapping[str, str]):
+    """Trigger metadata that records every key KEDA's parser looks up."""
+
+    def __init__(self, items: Mapping[str, str]) -> None:
+        self._items = dict(items)
+        self.looked_up: set[str] = set()
+
+    def __getitem__(self, key: str) -> str:
+        self.looked_up.add(key)
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+# Parses that between them take every path through KEDA's reader: each key and its `...FromEnv`
+# variant (nothing given), and the MSK IAM credential keys.
+_PROBES: tuple[dict[str, str], ...] = (
+    {},
+    {
+        "bootstrapServers": "probe:9092",
+        "consumerGroup": "probe",
+        "sasl": "oauthbearer",
+        "saslTokenProvider": "aws_msk_iam",
+        "tls": "enable",
+        "awsRegion": "probe",
+        "awsAccessKeyID": "probe",
+    },
+)
+
+
+@functools.cache
+def keda_metadata_keys() -> frozenset[str]:
+    """Every trigger-metadata key KEDA's kafka scaler reads, learnt from the parser itself."""
+    keys: set[str] = set()
+    for probe in _PROBES:
+        metadata = _RecordingMetadata(probe)
+        with contextlib.suppress(TriggerError):
+            parse_trigger(metadata)
+        keys |= metadata.looked_up
+    return frozenset(keys)
+
+
+def unknown_metadata_warnings(metadata: Mapping[str, str]) -> list[str]:
+    """One line per key KEDA's kafka trigger does not know (KEDA ignores those silently)."""
+    known = keda_metadata_keys()
+    warnings = []
+    for key in metadata:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            warnings.append(
+                f"warning: --metadata {key}: not a kafka trigger parameter, KEDA ignores it{hint}"
+            )
+    return warnings
 
 
 def settings_from(

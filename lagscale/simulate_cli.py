@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lagscale.load_profiles import LoadProfile, LoadProfileError, load_csv, parse_load
-from lagscale.plots import PlotError, write_html, write_png
+from lagscale.plots import PlotError, check_output_path, write_html, write_png
 from lagscale.simulate import (
     MODES,
     Scenario,
@@ -23,6 +23,7 @@ from lagscale.simulate import (
     run,
     settings_from,
     simulated_trigger,
+    unknown_metadata_warnings,
 )
 from scaler.keda.executor import ScaledObjectSpec
 from scaler.keda.fixes import Fixes, parse_fixes
@@ -121,11 +122,14 @@ def simulate(**options: Any) -> None:
     The real scaling code decides; only the topic, the consumers and the pods are modelled.
     """
     scenario = _scenario(options)
+    outputs = [path for path in (options["png_path"], options["html_path"]) if path]
     try:
+        for path in outputs:  # before anything is written or printed
+            check_output_path(path)
         results = _run(scenario, options)
-    except SimulationError as error:
+    except (SimulationError, PlotError) as error:
         raise InputError(str(error)) from None
-    _write_plots(results, options)
+    _write_plots(results, options)  # before the table: a failure leaves no half output
     if options["as_json"]:
         click.echo(json.dumps(_json(scenario, results), indent=2))
     else:
@@ -205,6 +209,8 @@ def _metadata_flags(options: dict[str, Any]) -> dict[str, str]:
         if not separator or not key.strip():
             raise SimulationError(f"--metadata {item!r}: write KEY=VALUE, e.g. allowIdleConsumers=true")
         metadata[key.strip()] = value
+    for warning in unknown_metadata_warnings(metadata):
+        click.echo(warning, err=True)
     if options["lag_threshold"] is not None:
         metadata["lagThreshold"] = str(options["lag_threshold"])
     if options["activation_lag_threshold"] is not None:

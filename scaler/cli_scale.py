@@ -11,14 +11,15 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from kafkakit import envvars
 from kafkakit.cli_options import connection_options
 from kafkakit.logs import configure_logging
+from scaler.cli_settings import config_file_options, scaled_object_options, trigger_options
 from scaler.kafka import KafkaOffsetSource, OffsetQuery
 from scaler.keda.fixes import Fixes, parse_fixes
 from scaler.keda.lag import LagCalculator
@@ -51,38 +52,10 @@ def _fan_out(*handlers: Callable[[Decision], None]) -> Callable[[Decision], None
 
 
 @click.command("scale", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--config",
-    envvar="LAGSCALE_SCALER_CONFIG",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="A KEDA ScaledObject YAML (may also hold its TriggerAuthentication and Secret).",
-)
-@click.option(
-    "--trigger-auth",
-    envvar="LAGSCALE_SCALER_TRIGGER_AUTH",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    multiple=True,
-    help="TriggerAuthentication YAML file (repeatable).",
-)
-@click.option(
-    "--secret",
-    envvar="LAGSCALE_SCALER_SECRET",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    multiple=True,
-    help="Kubernetes Secret YAML file, data base64 or stringData (repeatable).",
-)
+@config_file_options("LAGSCALE_SCALER")
 @connection_options
-@click.option("--group", envvar=envvars.CONSUMER_GROUP, default=None, help="consumerGroup.")
-@click.option("--topic", envvar=envvars.TOPIC, default=None, help="topic (empty: every committed topic).")
-@click.option("--lag-threshold", default=None, help="lagThreshold (default 10).")
-@click.option("--activation-lag-threshold", default=None, help="activationLagThreshold (default 0).")
-@click.option("--offset-reset-policy", default=None, help="offsetResetPolicy: latest or earliest.")
-@click.option("--polling-interval", type=int, default=None, help="pollingInterval seconds (default 30).")
-@click.option("--cooldown-period", type=int, default=None, help="cooldownPeriod seconds (default 300).")
-@click.option("--min-replicas", type=int, default=None, help="minReplicaCount (default 0).")
-@click.option("--max-replicas", type=int, default=None, help="maxReplicaCount (default 100).")
-@click.option("--idle-replicas", type=int, default=None, help="idleReplicaCount (default unset).")
+@trigger_options("LAGSCALE_SCALER")
+@scaled_object_options("LAGSCALE_SCALER")
 @click.option(
     "--mode",
     envvar="LAGSCALE_SCALER_MODE",
@@ -220,6 +193,8 @@ def _run(
         fixes=fixes,
         on_decision=_fan_out(metrics.observe, decisions.append),
         use_cached_metrics=settings.use_cached_metrics,
+        pause=settings.pause,
+        created_ago=created_ago(settings.created_at),
     )
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -241,6 +216,13 @@ def _run(
         source.close()
         if server is not None:
             server.close()
+
+
+def created_ago(created_at: datetime | None, now: datetime | None = None) -> float | None:
+    """Seconds since metadata.creationTimestamp (the loop's clock is monotonic, not wall time)."""
+    if created_at is None:
+        return None
+    return ((now or datetime.now(UTC)) - created_at).total_seconds()
 
 
 def _stale_after(settings: ScaleSettings, timeout: float) -> float:

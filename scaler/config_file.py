@@ -20,14 +20,9 @@ from typing import Any
 import yaml
 
 from kafkakit.secrets import register_secret
-from scaler.keda.scaledobject import (
-    AUTH_KINDS,
-    ScaledObjectDefinition,
-    has_aws_pod_identity,
-    parse_scaled_object,
-    resolve_auth_params,
-)
+from scaler.keda.scaledobject import ScaledObjectDefinition, parse_scaled_object
 from scaler.keda.trigger import KafkaTrigger, TriggerError, parse_trigger
+from scaler.keda.trigger_auth import AUTH_KINDS, has_aws_pod_identity, resolve_auth_params
 
 
 class ConfigFileError(ValueError):

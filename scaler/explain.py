@@ -13,11 +13,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from scaler.keda.executor import ScaledObjectSpec
 from scaler.keda.fixes import Fixes
 from scaler.keda.hpa import Hpa, HpaDecision, HpaSpec
 from scaler.keda.lag import NO_COMMIT, LagReport, PartitionLag
+from scaler.keda.scaledobject import hpa_spec_for
 from scaler.keda.trigger import KafkaTrigger
 
+TOLERANCE_STALL = "tolerance-stalls-below-pinned-replicas"
 _SUFFIXES = {-3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E"}
 
 QUIRK_TEXT = {
@@ -32,6 +35,8 @@ QUIRK_TEXT = {
     "unmatched-offset-reset-policy": "offsetResetPolicy matches no policy, so -1 is used as an offset",
     "fix:exact-cap": "fix exact_cap: capped as soon as lag > upper * threshold",
     "fix:earliest-from-log-start": "fix earliest_from_log_start: uncommitted count latest - log start",
+    TOLERANCE_STALL: "keda#2908: the HPA's tolerance keeps current replicas although the capped metric "
+    "stands for more; the reach_partition_count fix removes it",
 }
 
 
@@ -59,6 +64,8 @@ class Explanation:
     current_replicas: int
     fixes: Fixes = field(default_factory=Fixes)
     requests: int | None = None
+    quirks: tuple[str, ...] = ()
+    """The report's quirks, then the HPA's (keda#2908)."""
 
 
 def explain(
@@ -72,11 +79,24 @@ def explain(
 ) -> Explanation:
     """Run one HPA sync on the report's metric (fresh HPA: no stabilisation history)."""
     chosen_fixes = fixes or Fixes()
-    spec = hpa_spec or HpaSpec(target_type=trigger.metric_type, target_value=trigger.lag_threshold)
+    spec = hpa_spec or hpa_spec_for(ScaledObjectSpec(), trigger.metric_type, trigger.lag_threshold)
     decision = Hpa(spec, chosen_fixes).evaluate(
         report.metric, current_replicas, now=0.0, pinned_replicas=report.pinned_replicas
     )
-    return Explanation(trigger, report, spec, decision, current_replicas, chosen_fixes, requests)
+    quirks = (*report.quirks, *_hpa_quirks(report, spec, decision, current_replicas))
+    return Explanation(trigger, report, spec, decision, current_replicas, chosen_fixes, requests, quirks)
+
+
+def _hpa_quirks(report: LagReport, spec: HpaSpec, decision: HpaDecision, current: int) -> list[str]:
+    """keda#2908: the metric was pinned to N replicas (cap or even distribution), the HPA would
+    propose ceil(M/T) = N outside its dead band, yet it keeps `current` < N (<= max) inside it."""
+    pinned = report.pinned_replicas
+    stalled = (
+        spec.target_type == "AverageValue"
+        and pinned is not None
+        and 0 < current == decision.proposal < pinned <= spec.max_replicas
+    )
+    return [TOLERANCE_STALL] if stalled else []
 
 
 def partition_status(row: PartitionLag) -> str:
@@ -127,7 +147,7 @@ def to_json(explanation: Explanation) -> dict[str, Any]:
         "capped": report.capped,
         "cap_upper": report.cap_upper,
         "pinned_replicas": report.pinned_replicas,
-        "quirks": list(report.quirks),
+        "quirks": list(explanation.quirks),
         "fixes": list(explanation.fixes.enabled),
         "hpa": {
             "current_replicas": explanation.current_replicas,
@@ -195,7 +215,7 @@ def _summary_table(explanation: Explanation) -> Table:
     table.add_row("metric", f"{trigger.metric_name} = {milli_quantity(report.metric * 1000)}")
     table.add_row("activity", keda_action(explanation))
     table.add_row("cap", _cap_text(report, trigger.lag_threshold))
-    for quirk in report.quirks:
+    for quirk in explanation.quirks:
         table.add_row("quirk", f"{quirk}: {QUIRK_TEXT.get(quirk, '')}".rstrip(": "))
     table.add_row(
         "HPA",

@@ -24,10 +24,11 @@ from scaler.drain_rate import (
     parse_drain_settings,
 )
 from scaler.errors import OffsetsError
-from scaler.kafka import KafkaOffsetSource, OffsetSource
+from scaler.kafka import KafkaOffsetSource
 from scaler.keda.fixes import KEDA_EXACT, Fixes
 from scaler.keda.lag import LagCalculator, LagReport
 from scaler.keda.trigger import KafkaTrigger, TriggerError, parse_trigger
+from scaler.offsets import OffsetSource
 
 logger = logging.getLogger("scaler.grpc")
 

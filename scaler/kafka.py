@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from confluent_kafka import (
     ConsumerGroupTopicPartitions,
@@ -37,12 +37,6 @@ _EARLIEST: OffsetSpec = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
 
 # topic -> partition id -> leader broker id
 Layout = dict[str, dict[int, int]]
-
-
-class OffsetSource(Protocol):
-    """Where one evaluation's offsets come from (a cluster, or a fake in tests)."""
-
-    def fetch(self) -> list[PartitionOffsets]: ...
 
 
 @dataclass(frozen=True)
@@ -73,7 +67,7 @@ class OffsetQuery:
 
 
 class KafkaOffsetSource:
-    """Reads a group's offsets with one AdminClient that lives as long as this object."""
+    """Reads a group's offsets with one AdminClient, kept until `reset()` (an OffsetSource)."""
 
     def __init__(
         self,
@@ -217,8 +211,12 @@ class KafkaOffsetSource:
                 f"no answer within {self.timeout:g}s ({what or 'committed offsets'})", retriable=True
             ) from None
 
-    def close(self) -> None:
+    def reset(self) -> None:
+        """KEDA rebuilds a failing scaler with a new client: the next fetch connects afresh."""
         self._admin = None  # librdkafka closes the client when the last reference goes
+
+    def close(self) -> None:
+        self.reset()
 
 
 def _block(committed: Mapping[tuple[str, int], int], key: tuple[str, int]) -> int:

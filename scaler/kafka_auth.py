@@ -14,7 +14,7 @@ from kafkakit.errors import ConfigError
 from kafkakit.profiles import ConnectionProfile, build_profile
 from kafkakit.secrets import register_secret
 from scaler.errors import ConnectionSettingsError
-from scaler.keda.trigger import KafkaTrigger
+from scaler.keda.trigger import SASL_MODES, KafkaTrigger
 
 _SCRAM_MECHANISM = {"scram_sha256": "SCRAM-SHA-256", "scram_sha512": "SCRAM-SHA-512"}
 _UNSUPPORTED_SASL = ("oauthbearer", "gssapi")
@@ -57,6 +57,13 @@ def profile_from_trigger(trigger: KafkaTrigger) -> ConnectionProfile:
 
 def connection_from_trigger(trigger: KafkaTrigger) -> KafkaConnection:
     """Map `sasl`, `tls`, `unsafeSsl`, `username`/`password` and the PEM blobs of a trigger."""
+    if trigger.sasl not in SASL_MODES:
+        # A comma list passes KEDA's enum check piece by piece but then matches no mode at runtime;
+        # guessing one (KEDA would still send the credentials) could pick the wrong mechanism.
+        raise ConnectionSettingsError(
+            f"sasl {trigger.sasl!r} names several modes: KEDA accepts it but matches none of them; "
+            "pick exactly one of none, plaintext, scram_sha256 or scram_sha512"
+        )
     if trigger.sasl in _UNSUPPORTED_SASL:
         raise ConnectionSettingsError(
             f"sasl mode {trigger.sasl!r} is not supported by lagscale (KEDA supports it, we do not): "

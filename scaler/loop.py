@@ -6,7 +6,11 @@ separately, every HPA sync period the HPA asks for the metric, which calls the s
 time, and applies tolerance, stabilisation and scale-up limits while replicas > 0.
 
 Mode `direct` polls only: when active it sets ceil(metric / lagThreshold) clamped to
-[max(min, 1) .. max] at once; going to 0 (or idle) follows the same cooldown rule.
+[max(min, 1) .. max] at once (scaler.direct_mode); going to 0 (or idle) follows the same cooldown
+rule.
+
+The pause annotations act in both modes: `paused` / `paused-replicas` stop the executor and the HPA
+(KEDA deletes it); `paused-scale-in` / `-out` stop that direction.
 
 Every evaluation becomes a `Decision`, passed to `on_decision` and logged as one key=value line.
 """
@@ -17,30 +21,24 @@ import logging
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from kafkakit.logs import log_event
 from scaler.clock import Clock, SystemClock
 from scaler.decision import MODES, Decision, Mode, PartitionLagSample, Path
-from scaler.errors import ScalerError
-from scaler.kafka import OffsetSource
-from scaler.keda.executor import Executor, ExecutorDecision, FallbackTracker, ScaledObjectSpec
+from scaler.direct_mode import DirectSizing
+from scaler.keda.executor import Executor, ExecutorDecision, ScaledObjectSpec
 from scaler.keda.fixes import Fixes
 from scaler.keda.hpa import Hpa, HpaSpec
 from scaler.keda.lag import LagCalculator, LagReport
+from scaler.keda.pause import NO_PAUSE, Pause
+from scaler.offsets import OffsetSource
+from scaler.scaler_calls import Evaluation, ScalerCalls
 from scaler.targets import ReplicaTarget, TargetError
 
 # Decision and friends live in scaler.decision; re-exported because callers know them from here.
 __all__ = ["MODES", "Decision", "Mode", "PartitionLagSample", "Path", "ScalingLoop"]
 
 _log = logging.getLogger("scaler.loop")
-
-
-@dataclass(frozen=True)
-class _Evaluation:
-    report: LagReport | None
-    error: str | None
-    duration: float
 
 
 class ScalingLoop:
@@ -59,11 +57,12 @@ class ScalingLoop:
         fixes: Fixes | None = None,
         on_decision: Callable[[Decision], None] | None = None,
         use_cached_metrics: bool = False,
+        pause: Pause = NO_PAUSE,
+        created_ago: float | None = None,
     ) -> None:
+        """`created_ago`: seconds from the ScaledObject's creationTimestamp to now, when known."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        self.source = source
-        self.calculator = calculator
         self.target = target
         self.spec = spec
         self.hpa_spec = hpa_spec
@@ -72,13 +71,16 @@ class ScalingLoop:
         self.on_decision = on_decision
         self.use_cached_metrics = use_cached_metrics
         started = self.clock.now()
-        self.executor = Executor(spec, created_at=started)
+        # Without a creationTimestamp the object was created just before the first poll, so with
+        # initialCooldownPeriod 0 (the default) that poll may already scale in, as in KEDA.
+        created_at = math.nextafter(started, -math.inf) if created_ago is None else started - created_ago
+        self.executor = Executor(spec, created_at=created_at, pause=pause)
         self.hpa = Hpa(hpa_spec, fixes or Fixes())
-        self.fallback = FallbackTracker(spec.fallback) if spec.fallback is not None else None
+        self.calls = ScalerCalls(source, calculator, self.clock, spec.fallback)
         self.threshold = hpa_spec.target_value  # KEDA's HPA target is the trigger's lagThreshold
+        self.direct = DirectSizing(spec, self.threshold, pause)
         self._next_poll = started
         self._next_hpa_sync = started
-        self._failures = 0
         self._last_poll_report: LagReport | None = None
 
     # -- scheduling ------------------------------------------------------------------------------
@@ -118,64 +120,27 @@ class ScalingLoop:
 
     # -- evaluation ------------------------------------------------------------------------------
 
-    def _evaluate(self) -> _Evaluation:
-        """One scaler call. On failure KEDA rebuilds the scaler (fresh persistent-lag history) and
-        retries once; if that fails too the round is errored and the scaler is dropped again."""
-        started = self.clock.now()
-        error: ScalerError | None = None
-        for _attempt in range(2):
-            try:
-                report = self.calculator.evaluate(self.source.fetch())
-            except ScalerError as failure:  # offsets unreadable, or settings the client rejects
-                error = failure
-                self.calculator.reset()
-                continue
-            self._record_success()
-            return _Evaluation(report, None, self.clock.now() - started)
-        self._record_failure(error)
-        return _Evaluation(None, str(error), self.clock.now() - started)
-
-    def _record_success(self) -> None:
-        if self._failures:
-            log_event(_log, "recovered", failures=self._failures)
-        self._failures = 0
-        if self.fallback is not None:
-            self.fallback.record_success()
-
-    def _record_failure(self, error: ScalerError | None) -> None:
-        self._failures += 1
-        log_event(
-            _log,
-            "evaluation_failed",
-            logging.WARNING,
-            consecutive_failures=self._failures,
-            retriable=getattr(error, "retriable", True),
-            error=str(error),
-        )
-        if self.fallback is not None:
-            self.fallback.record_failure()
-
     @property
     def fallback_active(self) -> bool:
-        return self.fallback is not None and self.fallback.active
+        return self.calls.fallback_active
 
     def _fallback_metric(self, current: int) -> float:
-        assert self.fallback is not None
+        assert self.calls.fallback is not None
         # Direct mode sizes by AverageValue whatever the trigger says, so it needs no ready pods.
         metric_type = self.hpa_spec.target_type if self.mode == "keda" else "AverageValue"
-        return self.fallback.metric(self.threshold, current, metric_type=metric_type)
+        return self.calls.fallback.metric(self.threshold, current, metric_type=metric_type)
 
     # -- the KEDA poll (executor) ----------------------------------------------------------------
 
     def _poll(self, now: float) -> Decision:
-        evaluation = self._evaluate()
+        evaluation = self.calls.evaluate()
         self._last_poll_report = evaluation.report
         current = self.target.current_replicas()
         report = evaluation.report
         errored = report is None
         active = report.active if report is not None else self.fallback_active
         executor = self.executor.decide(active, errored and not self.fallback_active, current, now)
-        if self.mode == "keda":
+        if self.mode == "keda" or self.executor.pause.stops_autoscaling:
             desired, reason = self._keda_poll(executor, current, now)
         else:
             desired, reason = self._direct_poll(executor, report, active, current, now)
@@ -199,60 +164,39 @@ class ScalingLoop:
     ) -> tuple[int, str]:
         if report is None:
             if self.fallback_active:
-                wanted = math.ceil(self._fallback_metric(current) / self.threshold)
-                desired = min(wanted, self.spec.max_replica_count)
-                return desired, f"fallback: {desired} replicas"
+                desired, reason = self.direct.fallback(self._fallback_metric(current))
+                return self.direct.respect_paused_direction(desired, current, reason)
             if executor.replicas is not None:
                 return executor.replicas, executor.reason
             return current, f"{executor.reason}; holding {current}"
-        proportional, why = self._proportional(report)
+        proportional, why = self.direct.proportional(report)
         if active:
-            return proportional, f"active: {why}"
+            return self.direct.respect_paused_direction(proportional, current, f"active: {why}")
         if executor.replicas is not None:
             return executor.replicas, executor.reason
-        if current >= self._lowest_running():
-            return proportional, self._with_cooldown(f"inactive: {why}", executor, now)
+        if current >= self.direct.lowest_running:
+            reason = self._with_cooldown(f"inactive: {why}", executor, now)
+            return self.direct.respect_paused_direction(proportional, current, reason)
         return current, self._with_cooldown(executor.reason, executor, now)
-
-    def _lowest_running(self) -> int:
-        return max(self.spec.min_replica_count, 1)
-
-    def _proportional(self, report: LagReport) -> tuple[int, str]:
-        """ceil(metric / threshold), at most one replica per partition when KEDA's cap applies
-        (its cap lets the metric reach (partitions + 1) x threshold - 1), within [min..max]."""
-        metric = report.metric
-        raw = math.ceil(metric / self.threshold)
-        why = f"ceil({metric:g}/{self.threshold:g})={raw}"
-        if report.cap_upper is not None and raw > report.cap_upper:
-            raw = report.cap_upper
-            why += f" limited to {raw} partitions"
-        low, high = self._lowest_running(), self.spec.max_replica_count
-        desired = min(max(raw, low), high)
-        if desired != raw:
-            why += f" clamped to [{low}..{high}] -> {desired}"
-        return desired, why
 
     def _with_cooldown(self, reason: str, executor: ExecutorDecision, now: float) -> str:
         """Append how long KEDA still waits before scaling in, when it is waiting."""
         if not executor.reason.startswith("ScalerCooldown"):
             return reason
-        last_active = self.executor.last_active_time
-        if last_active is None:
-            ends = self.executor.created_at + self.spec.initial_cooldown_period
-        else:
-            ends = last_active + self.spec.cooldown_period
-        return f"{reason}; cooldown remaining {max(ends - now, 0):g}s"
+        return f"{reason}; cooldown remaining {max(self.executor.cooldown_ends() - now, 0):g}s"
 
     # -- the HPA sync ----------------------------------------------------------------------------
 
     def _hpa_sync(self, now: float) -> Decision | None:
+        if self.executor.pause.stops_autoscaling:
+            return None  # KEDA deletes the HPA of a paused ScaledObject
         current = self.target.current_replicas()
         if current == 0 and self.hpa_spec.min_replicas != 0:
             return None  # ScalingDisabled: the HPA does not even ask for the metric
         if self.use_cached_metrics and self._last_poll_report is not None:
-            evaluation = _Evaluation(self._last_poll_report, None, 0.0)
+            evaluation = Evaluation(self._last_poll_report, None, 0.0)
         else:
-            evaluation = self._evaluate()
+            evaluation = self.calls.evaluate()
         report = evaluation.report
         if report is not None:
             metric: float = report.metric
@@ -280,16 +224,16 @@ class ScalingLoop:
 
     # -- shared ----------------------------------------------------------------------------------
 
-    def _annotate(self, reason: str, evaluation: _Evaluation) -> str:
+    def _annotate(self, reason: str, evaluation: Evaluation) -> str:
         """Prefix errors and fallback, suffix the partition cap, so the line says everything."""
         report = evaluation.report
         if report is None:
-            prefix = f"error ({self._failures} consecutive): {evaluation.error}"
-            if self.fallback_active:
-                assert self.fallback is not None
+            prefix = f"error ({self.calls.failures} consecutive): {evaluation.error}"
+            fallback = self.calls.fallback
+            if fallback is not None and fallback.active:
                 prefix += (
-                    f"; fallback active ({self.fallback.failures} failures > "
-                    f"failureThreshold {self.fallback.fallback.failure_threshold})"
+                    f"; fallback active ({fallback.failures} failures > "
+                    f"failureThreshold {fallback.fallback.failure_threshold})"
                 )
             return f"{prefix}; {reason}"
         if report.capped:
@@ -300,7 +244,7 @@ class ScalingLoop:
         self,
         now: float,
         path: Path,
-        evaluation: _Evaluation,
+        evaluation: Evaluation,
         *,
         active: bool,
         current: int,

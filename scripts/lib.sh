@@ -124,3 +124,12 @@ tail_file() {
     printf -- '--- last %s lines of %s ---\n' "$2" "$1" >&2
     tail -n "$2" "$1" >&2
 }
+
+# image_tag -> IMAGE_TAG if set, else the project version from pyproject.toml (run from the repo root).
+image_tag() {
+  if [[ -n ${IMAGE_TAG:-} ]]; then
+    printf '%s\n' "$IMAGE_TAG"
+  else
+    sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -n 1
+  fi
+}

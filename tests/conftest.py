@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from lagscale.local_broker import kafka_env_file, kafka_state_dir, parse_env_file
 
 # The Kubernetes fixtures (`kube`, `namespace`) serve the k8s and e2e tiers alike.
 pytest_plugins = ["k8s_fixtures"]
@@ -46,28 +47,6 @@ class KafkaEndpoints:
 
 # KafkaEndpoints field -> the variable scripts/kafka writes into kafka.env.
 ENV_VARS = {f.name: f"LAGSCALE_{f.name.upper()}" for f in fields(KafkaEndpoints)}
-
-
-def kafka_state_dir() -> Path:
-    return Path(os.environ.get("LAGSCALE_STATE", "/tmp/lagscale")) / "kafka"
-
-
-def kafka_env_file() -> Path:
-    return kafka_state_dir() / "kafka.env"
-
-
-def parse_env_file(path: Path) -> dict[str, str]:
-    """Reads the KEY='value' lines that scripts/kafka writes (values never contain a quote)."""
-    values: dict[str, str] = {}
-    for number, raw in enumerate(path.read_text().splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, quoted = line.partition("=")
-        if not sep or len(quoted) < 2 or quoted[0] != "'" or quoted[-1] != "'":
-            raise ValueError(f"{path}:{number}: expected KEY='value'; rerun scripts/kafka up")
-        values[key] = quoted[1:-1]
-    return values
 
 
 def endpoints_from(*sources: Mapping[str, str]) -> KafkaEndpoints:

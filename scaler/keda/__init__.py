@@ -31,13 +31,13 @@ from scaler.keda.lag import (
     balanced_factor,
     factors,
 )
+from scaler.keda.pause import Pause, parse_pause
 from scaler.keda.scaledobject import (
     ScaledObjectDefinition,
     ScaledObjectError,
     TriggerDefinition,
-    has_aws_pod_identity,
+    hpa_spec_for,
     parse_scaled_object,
-    resolve_auth_params,
 )
 from scaler.keda.trigger import (
     KafkaTrigger,
@@ -46,6 +46,7 @@ from scaler.keda.trigger import (
     parse_partition_limitation,
     parse_trigger,
 )
+from scaler.keda.trigger_auth import has_aws_pod_identity, resolve_auth_params
 
 __all__ = [
     "KEDA_EXACT",
@@ -68,6 +69,7 @@ __all__ = [
     "LagReport",
     "PartitionLag",
     "PartitionOffsets",
+    "Pause",
     "ScaledObjectDefinition",
     "ScaledObjectError",
     "ScaledObjectSpec",
@@ -77,10 +79,12 @@ __all__ = [
     "balanced_factor",
     "factors",
     "has_aws_pod_identity",
+    "hpa_spec_for",
     "lag_threshold_of",
     "parse_behavior",
     "parse_fixes",
     "parse_partition_limitation",
+    "parse_pause",
     "parse_scaled_object",
     "parse_trigger",
     "resolve_auth_params",

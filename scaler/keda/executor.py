@@ -1,4 +1,4 @@
-"""KEDA's ScaledObject executor (0 <-> 1, cooldown, idle) and the fallback failure counter.
+"""KEDA's ScaledObject executor (0 <-> 1, cooldown, idle, pause) and the fallback failure counter.
 
 Times are seconds given by the caller; this module keeps no clock.
 """
@@ -6,6 +6,8 @@ Times are seconds given by the caller; this module keeps no clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from scaler.keda.pause import NO_PAUSE, Pause
 
 FALLBACK_BEHAVIORS = ("static", "currentReplicas", "currentReplicasIfHigher", "currentReplicasIfLower")
 
@@ -42,6 +44,15 @@ class ScaledObjectSpec:
     max_replica_count: int = 100
     idle_replica_count: int | None = None
     fallback: Fallback | None = None
+    min_replica_count_set: bool = False
+    """minReplicaCount was given (KEDA's pointer is set); a positive count always counts as given."""
+
+    @property
+    def idle_floor(self) -> int:
+        """What idleReplicaCount must stay below: max(min, 1) when minReplicaCount is set, else 0."""
+        if self.min_replica_count_set or self.min_replica_count > 0:
+            return max(self.min_replica_count, 1)
+        return 0
 
     def validate(self) -> ScaledObjectSpec:
         """Raise ScaledObjectSpecError listing every problem; returns self when valid."""
@@ -61,11 +72,11 @@ class ScaledObjectSpec:
                 f"MinReplicaCount={self.min_replica_count} must be less than "
                 f"MaxReplicaCount={self.max_replica_count}"
             )
-        hpa_min = max(self.min_replica_count, 1)
-        if self.idle_replica_count is not None and self.idle_replica_count >= hpa_min:
-            problems.append(
-                f"IdleReplicaCount={self.idle_replica_count} must be less than MinReplicaCount={hpa_min}"
-            )
+        floor = self.idle_floor
+        if self.idle_replica_count is not None and self.idle_replica_count >= floor:
+            advice = "" if floor else ": set minReplicaCount"
+            idle = self.idle_replica_count
+            problems.append(f"IdleReplicaCount={idle} must be less than MinReplicaCount={floor}{advice}")
         if self.idle_replica_count is not None and self.idle_replica_count < 0:
             problems.append(f"idleReplicaCount must be at least 0, got {self.idle_replica_count}")
         problems.extend(_fallback_problems(self.fallback))
@@ -100,10 +111,12 @@ class ExecutorDecision:
 class Executor:
     """Decides KEDA's own replica changes after each poll, as KEDA's scale executor does."""
 
-    def __init__(self, spec: ScaledObjectSpec, created_at: float = 0.0) -> None:
+    def __init__(self, spec: ScaledObjectSpec, created_at: float = 0.0, pause: Pause = NO_PAUSE) -> None:
         self.spec = spec
         self.created_at = created_at
+        self.pause = pause
         self._last_active_time: float | None = None
+        self._reached_paused_replicas = False
 
     @property
     def last_active_time(self) -> float | None:
@@ -113,16 +126,31 @@ class Executor:
     def decide(self, active: bool, errored: bool, current: int, now: float) -> ExecutorDecision:
         """`active`: any trigger active (fallback counts); `errored`: a trigger failed without
         fallback taking over; `current`: the target's spec.replicas."""
+        if self.pause.stops_autoscaling:
+            return self._decide_paused(current)
         if active:
             return self._decide_active(errored, current, now)
         return self._decide_inactive(errored, current, now)
+
+    def _decide_paused(self, current: int) -> ExecutorDecision:
+        """paused-replicas wins over paused: scale to it until the target has it, then hold."""
+        wanted = self.pause.replicas
+        if wanted is None:
+            return ExecutorDecision(None, f"paused (autoscaling.keda.sh/paused): holding {current}")
+        if current == wanted:
+            self._reached_paused_replicas = True
+        if self._reached_paused_replicas:
+            return ExecutorDecision(None, f"paused at {wanted} (paused-replicas): holding {current}")
+        return ExecutorDecision(wanted, f"paused-replicas: scale {current} -> {wanted}, then hold")
 
     def _decide_active(self, errored: bool, current: int, now: float) -> ExecutorDecision:
         spec = self.spec
         below_min_when_idle = spec.idle_replica_count is not None and current < spec.min_replica_count
         if current == 0 or below_min_when_idle:
-            self._last_active_time = now
             target = max(spec.min_replica_count, 1)
+            if self.pause.scale_out:
+                return ExecutorDecision(None, f"paused scale-out: not activating {current} -> {target}")
+            self._last_active_time = now
             return ExecutorDecision(target, f"activated: scale {current} -> {target}")
         if errored:
             # lastActiveTime is deliberately not refreshed on a partial error.
@@ -139,6 +167,8 @@ class Executor:
             return ExecutorDecision(None, "TriggerError: errors never scale to zero")
         if (idle is not None and current > idle) or (current > 0 and spec.min_replica_count == 0):
             target = idle if idle is not None else spec.min_replica_count
+            if self.pause.scale_in:
+                return ExecutorDecision(None, f"paused scale-in: not scaling {current} -> {target}")
             if not self.cooldown_elapsed(now):
                 return ExecutorDecision(None, f"ScalerCooldown: waiting to scale to {target}")
             return ExecutorDecision(target, f"inactive after cooldown: scale {current} -> {target}")
@@ -147,11 +177,15 @@ class Executor:
             return ExecutorDecision(target, f"below minReplicaCount: scale {current} -> {target}")
         return ExecutorDecision(None, "inactive: nothing to do")
 
-    def cooldown_elapsed(self, now: float) -> bool:
-        """cooldownPeriod since the last active poll, or initialCooldownPeriod since creation."""
+    def cooldown_ends(self) -> float:
+        """cooldownPeriod after the last active poll, or initialCooldownPeriod after creation."""
         if self._last_active_time is None:
-            return self.created_at + self.spec.initial_cooldown_period < now
-        return self._last_active_time + self.spec.cooldown_period < now
+            return self.created_at + self.spec.initial_cooldown_period
+        return self._last_active_time + self.spec.cooldown_period
+
+    def cooldown_elapsed(self, now: float) -> bool:
+        """Strictly after the end, as KEDA compares."""
+        return self.cooldown_ends() < now
 
 
 class FallbackTracker:

@@ -24,7 +24,12 @@ from kubernetes import client
 from scaler.cli import lag
 
 REPO = Path(__file__).resolve().parents[2]
-KUBECTL = Path(os.environ.get("LAGSCALE_CACHE", Path.home() / ".cache/lagscale")) / "k8s-1.35.4/bin/kubectl"
+# The kubectl that scripts/k8s built; run-tests exports LAGSCALE_K8S_BIN from its env file.
+_K8S_BIN = os.environ.get("LAGSCALE_K8S_BIN") or (
+    Path(os.environ.get("LAGSCALE_CACHE", Path.home() / ".cache/lagscale"))
+    / f"k8s-{os.environ.get('LAGSCALE_K8S_VERSION', '1.35.4')}/bin"
+)
+KUBECTL = Path(_K8S_BIN) / "kubectl"
 KEDA_METRICS_URL = f"http://127.0.0.1:{os.environ.get('KEDA_METRICS_PORT', '18080')}/metrics"
 KEDA_START_TIMEOUT_S = 3600  # the first ever run builds the operator (~9 min cold)
 

@@ -51,6 +51,15 @@ NON_DEFAULT_CASES = {
     "eventhubs-standalone": ("eventhubs", ["scaler.mode=standalone", "producer.enabled=false"]),
     "kafka-sasl-keda": ("kafka", ["kafka.sasl=plaintext", "kafka.password=s3cret", *KEDA_TUNED]),
     "kafka-external": ("kafka", ["scaler.mode=external", "scaler.grpcPort=7070", "kafka.topic.partitions=3"]),
+    # External mode with credentials: the scaler Deployment mounts the credentials Secret.
+    "eventhubs-external": (
+        "eventhubs",
+        ["scaler.mode=external", f"eventhubs.connectionString={CONNECTION_STRING}"],
+    ),
+    "kafka-sasl-external": (
+        "kafka",
+        ["scaler.mode=external", "kafka.sasl=plaintext", "kafka.password=s3cret"],
+    ),
     "kafka-existing-cluster": (
         "kafka",
         ["kafka.broker.enabled=false", "kafka.bootstrapServers=broker-0.example:9092,broker-1.example:9092"],

@@ -97,6 +97,20 @@ def test_cap_off_by_one_as_keda_and_exact_with_the_fix(kafka, make_topic, unique
     assert (fixed["metric"], fixed["capped"], fixed["cap_upper"]) == ("20", True, 2)
 
 
+def test_min_replicas_zero_gives_keda_hpa_min_one_and_trigger_flags_reach_keda(
+    kafka, make_topic, unique_name
+) -> None:
+    topic, group = make_topic("bounds", partitions=4), unique_name("group")
+    produce(kafka.bootstrap, topic, {0: 30, 2: 30})
+    commit(kafka.bootstrap, group, {(topic, p): 0 for p in range(4)})
+
+    report = lag_json(kafka.bootstrap, "--group", group, "--topic", topic, "--min-replicas", "0",
+                      "--partition-limitation", "0-1")  # fmt: skip
+
+    assert (report["hpa"]["min_replicas"], report["hpa"]["max_replicas"]) == (1, 100)
+    assert ([p["partition"] for p in report["partitions"]], report["total_lag"]) == ([0, 1], 30)
+
+
 def test_no_topic_sums_every_topic_the_group_committed(kafka, make_topic, unique_name) -> None:
     first, second = make_topic("first", partitions=1), make_topic("second", partitions=1)
     group = unique_name("group")
@@ -144,7 +158,7 @@ def test_missing_topic_is_one_clear_line(kafka, unique_name) -> None:
     assert result.exit_code == 1
     assert (
         result.output.strip()
-        == f"Error: topic '{missing}' does not exist: create it, or fix `topic` in the trigger"
+        == f"error: topic '{missing}' does not exist: create it, or fix `topic` in the trigger"
     )
 
 

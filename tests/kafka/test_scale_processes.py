@@ -314,7 +314,7 @@ def test_scale_once_against_no_broker_fails_in_one_clear_line() -> None:
     )  # fmt: skip
     assert result.returncode == 1
     assert "cannot reach Kafka at 127.0.0.1:1" in result.stdout
-    assert result.stderr.strip().splitlines()[-1] == "Error: the evaluation failed (see the error above)"
+    assert result.stderr.strip().splitlines()[-1] == "error: the evaluation failed (see the error above)"
 
 
 def test_scale_serve_grpc_serves_until_sigterm(

@@ -1,4 +1,5 @@
-"""The local demo's pure parts: recording decisions, the phase shown, the screens, option checks."""
+"""The local demo's pure parts: recording decisions, the phase shown, the screens, option checks,
+and when it starts (and stops) the local broker."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
+from lagscale import local_broker
 from lagscale.cli import main
 from lagscale.demo import DemoSettings, DemoSettingsError
-from lagscale.demo_cli import bootstrap_from_env_file
 from lagscale.demo_state import DemoState
 from lagscale.live_view import LogView, decision_line, render_snapshot
+from lagscale.local_broker import LocalBrokerError, bootstrap_from_env_file
 from scaler.loop import Decision, PartitionLagSample
 
 
@@ -126,10 +128,15 @@ def test_demo_settings_are_checked(changes: dict[str, float], message: str) -> N
         DemoSettings(bootstrap="127.0.0.1:19092", **changes).validate()  # type: ignore[arg-type]
 
 
-def test_bad_demo_option_exits_2_before_touching_the_broker() -> None:
-    result = CliRunner().invoke(main, ["demo", "--bootstrap", "127.0.0.1:1", "--partitions", "0"])
+@pytest.mark.parametrize("bootstrap", [["--bootstrap", "127.0.0.1:1"], []])
+def test_bad_demo_option_exits_2_before_touching_the_broker(
+    bootstrap: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAGSCALE_STATE", str(tmp_path))  # no kafka.env: no broker to be found
+    monkeypatch.delenv("LAGSCALE_BOOTSTRAP", raising=False)
+    result = CliRunner().invoke(main, ["demo", *bootstrap, "--partitions", "0"])
     assert result.exit_code == 2
-    assert result.output.strip() == "Error: --partitions must be at least 1, got 0"
+    assert result.output.strip().lower() == "error: --partitions must be at least 1, got 0"
 
 
 def test_bootstrap_is_read_from_the_kafka_env_file(tmp_path: Path) -> None:
@@ -137,3 +144,84 @@ def test_bootstrap_is_read_from_the_kafka_env_file(tmp_path: Path) -> None:
     env_file.write_text("LAGSCALE_SASL_PASSWORD='x'\nLAGSCALE_BOOTSTRAP='127.0.0.1:19092'\n")
     assert bootstrap_from_env_file(env_file) == "127.0.0.1:19092"
     assert bootstrap_from_env_file(tmp_path / "missing.env") == ""
+
+
+class FakeKafkaScript:
+    """Stands in for scripts/kafka: records its verbs; `up` writes the env file."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, state: Path, exit_code: int = 0) -> None:
+        self.verbs: list[str] = []
+        self.exit_code = exit_code
+        monkeypatch.setenv("LAGSCALE_STATE", str(state))
+        monkeypatch.setattr(local_broker, "_run_script", self.run)
+
+    def run(self, script: Path, verb: str) -> int:
+        self.verbs.append(verb)
+        if verb == "up" and self.exit_code == 0:
+            local_broker.kafka_env_file().parent.mkdir(parents=True, exist_ok=True)
+            local_broker.kafka_env_file().write_text("LAGSCALE_BOOTSTRAP='127.0.0.1:29092'\n")
+        return self.exit_code if verb == "up" else 0
+
+
+def use_broker(*, start: bool = True, answers: bool = False, script: Path = local_broker.KAFKA_SCRIPT) -> str:
+    notes: list[str] = []
+    with local_broker.local_broker(
+        start=start, notify=notes.append, script=script, answers=lambda bootstrap: answers
+    ) as bootstrap:
+        return bootstrap
+
+
+def test_a_running_broker_is_used_and_never_started_or_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = FakeKafkaScript(monkeypatch, tmp_path)
+    (tmp_path / "kafka").mkdir()
+    (tmp_path / "kafka" / "kafka.env").write_text("LAGSCALE_BOOTSTRAP='127.0.0.1:19092'\n")
+    assert use_broker(answers=True) == "127.0.0.1:19092"
+    assert script.verbs == []
+
+
+def test_no_broker_starts_one_and_stops_it_at_the_end_also_on_ctrl_c(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = FakeKafkaScript(monkeypatch, tmp_path)
+    assert use_broker() == "127.0.0.1:29092"
+    assert script.verbs == ["up", "down"]
+    script.verbs.clear()
+
+    def interrupted() -> None:
+        with local_broker.local_broker(start=True, notify=lambda line: None, answers=lambda b: False):
+            assert script.verbs == ["up"]
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted()
+    assert script.verbs == ["up", "down"]
+
+
+def test_a_failed_start_says_so_and_cleans_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = FakeKafkaScript(monkeypatch, tmp_path, exit_code=1)
+    with pytest.raises(LocalBrokerError, match="scripts/kafka up failed"):
+        use_broker()
+    assert script.verbs == ["up", "down"]
+
+
+def test_no_broker_and_no_start_or_no_scripts_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = FakeKafkaScript(monkeypatch, tmp_path)
+    with pytest.raises(LocalBrokerError, match=r"run scripts/kafka up .*--bootstrap host:port"):
+        use_broker(start=False)
+    with pytest.raises(LocalBrokerError, match="installed without the repository's scripts"):
+        use_broker(script=tmp_path / "no-such-script")
+    assert script.verbs == []
+
+
+def test_demo_with_no_start_broker_and_no_broker_exits_with_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    FakeKafkaScript(monkeypatch, tmp_path)
+    monkeypatch.delenv("LAGSCALE_BOOTSTRAP", raising=False)
+    result = CliRunner().invoke(main, ["demo", "--no-start-broker", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "no broker answers" in result.output

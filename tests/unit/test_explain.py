@@ -7,6 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
+from scaler.cli import settings_from_flags
 from scaler.explain import explain, keda_action, milli_quantity, partition_status, render, to_json
 from scaler.keda.fixes import Fixes
 from scaler.keda.hpa import HpaSpec
@@ -136,3 +137,44 @@ def test_table_lists_partitions_and_what_keda_would_do() -> None:
     for expected in ("What KEDA would do", "s0-kafka-orders = 21", "none", "uncommitted", "1 more partitions",
                      "proposal 3", "Kafka requests"):  # fmt: skip
         assert expected in text, expected
+
+
+def test_tolerance_stall_below_the_partition_count_names_keda_2908_and_its_fix() -> None:
+    keda_trigger = trigger(lagThreshold="3000")
+    report = LagCalculator(keda_trigger).evaluate(offsets(*[(0, 4000)] * 64))  # capped at 64 x 3000
+
+    stalled = explain(keda_trigger, report, current_replicas=63)
+    fixed = explain(keda_trigger, report, 63, fixes=Fixes(reach_partition_count=True))
+    out = io.StringIO()
+    render(stalled, Console(file=out, width=250), max_rows=1)
+
+    assert (report.metric, stalled.decision.replicas) == (192_000, 63)  # ratio 1.016: inside the band
+    assert "tolerance-stalls-below-pinned-replicas" in to_json(stalled)["quirks"]
+    assert "keda#2908" in out.getvalue()
+    assert "reach_partition_count" in out.getvalue()
+    assert fixed.decision.replicas == 64
+    assert "tolerance-stalls-below-pinned-replicas" not in fixed.quirks
+
+
+def test_no_tolerance_stall_when_the_hpa_moves_or_the_metric_is_not_pinned() -> None:
+    capped_trigger, free_trigger = (
+        trigger(lagThreshold="3000"),
+        trigger(lagThreshold="3000", allowIdleConsumers="true"),
+    )
+    capped = LagCalculator(capped_trigger).evaluate(offsets(*[(0, 4000)] * 64))
+    free = LagCalculator(free_trigger).evaluate(offsets(*[(0, 2953)] * 64))  # 189000: ratio 1.0 at 63
+
+    assert "tolerance-stalls-below-pinned-replicas" not in explain(capped_trigger, capped, 40).quirks
+    assert "tolerance-stalls-below-pinned-replicas" not in explain(free_trigger, free, 63).quirks
+
+
+def test_lag_min_replicas_zero_builds_keda_hpa_min_one() -> None:
+    options: dict[str, object] = {
+        "profile_kind": None, "bootstrap": "b:9092", "username": "", "password": "", "connection_string": "",
+        "ca_file": "", "scram_mechanism": "SCRAM-SHA-512", "tls": False,
+        "group": "g", "topic": TOPIC, "min_replicas": 0, "max_replicas": 7,
+    }  # fmt: skip
+
+    hpa = settings_from_flags(options).hpa
+
+    assert (hpa.min_replicas, hpa.max_replicas) == (1, 7)  # minReplicaCount 0 -> HPA minReplicas 1

@@ -12,10 +12,11 @@ from scaler.keda.executor import (
     ScaledObjectSpec,
     ScaledObjectSpecError,
 )
+from scaler.keda.pause import NO_PAUSE, Pause
 
 
-def executor(created_at: float = 0.0, **spec: object) -> Executor:
-    return Executor(ScaledObjectSpec(**spec), created_at)  # type: ignore[arg-type]
+def executor(created_at: float = 0.0, pause: Pause = NO_PAUSE, **spec: object) -> Executor:
+    return Executor(ScaledObjectSpec(**spec), created_at, pause)  # type: ignore[arg-type]
 
 
 def test_defaults_match_keda() -> None:
@@ -111,6 +112,47 @@ def test_error_with_fallback_replicas_zero_takes_the_scale_in_branch() -> None:
     assert keda.decide(False, True, 5, 10_000).replicas == 0
 
 
+def test_cooldown_ends_after_creation_then_after_the_last_active_poll() -> None:
+    keda = executor(created_at=100, initial_cooldown_period=60, cooldown_period=300)
+    assert keda.cooldown_ends() == 160
+    keda.decide(True, False, 2, 200)
+    assert keda.cooldown_ends() == 500
+
+
+# Pause annotations: the executor does nothing, or scales to paused-replicas once.
+
+
+@pytest.mark.parametrize("active", [True, False])
+def test_paused_does_nothing_active_or_not(active: bool) -> None:
+    keda = executor(pause=Pause(paused=True), cooldown_period=0)
+    decision = keda.decide(active, False, 0 if active else 4, 10_000)
+    assert decision.replicas is None
+    assert decision.reason.startswith("paused (autoscaling.keda.sh/paused)")
+    assert keda.last_active_time is None
+
+
+def test_paused_replicas_wins_over_paused_and_is_applied_until_reached() -> None:
+    keda = executor(pause=Pause(paused=True, replicas=2))
+    assert keda.decide(True, False, 5, 10).replicas == 2
+    assert keda.decide(True, False, 5, 20).replicas == 2  # not there yet (the write may have failed)
+    assert keda.decide(True, False, 2, 30).replicas is None
+    held = keda.decide(False, False, 9, 40)  # changed by hand later: held, not re-applied
+    assert (held.replicas, held.reason) == (None, "paused at 2 (paused-replicas): holding 9")
+
+
+def test_paused_scale_out_skips_activation_only() -> None:
+    keda = executor(pause=Pause(scale_out=True), min_replica_count=2, idle_replica_count=0)
+    assert keda.decide(True, False, 0, 10).reason == "paused scale-out: not activating 0 -> 2"
+    assert keda.last_active_time is None
+    assert keda.decide(False, False, 4, 20).replicas == 0  # scale-in still happens
+
+
+def test_paused_scale_in_skips_scale_in_only() -> None:
+    keda = executor(pause=Pause(scale_in=True), cooldown_period=0)
+    assert keda.decide(False, False, 3, 10).reason == "paused scale-in: not scaling 3 -> 0"
+    assert keda.decide(True, False, 0, 20).replicas == 1  # activation still happens
+
+
 @pytest.mark.parametrize(
     ("spec", "fragment"),
     [
@@ -121,7 +163,14 @@ def test_error_with_fallback_replicas_zero_takes_the_scale_in_branch() -> None:
         ({"max_replica_count": 0}, "maxReplicaCount"),
         ({"min_replica_count": 5, "max_replica_count": 3}, "MinReplicaCount=5 must be less"),
         ({"min_replica_count": 2, "idle_replica_count": 2}, "IdleReplicaCount=2"),
-        ({"min_replica_count": 0, "idle_replica_count": 1}, "MinReplicaCount=1"),
+        (
+            {"min_replica_count": 0, "min_replica_count_set": True, "idle_replica_count": 1},
+            "MinReplicaCount=1",
+        ),
+        (
+            {"idle_replica_count": 0},
+            "IdleReplicaCount=0 must be less than MinReplicaCount=0: set minReplicaCount",
+        ),
         ({"fallback": Fallback(-1, 1)}, "failureThreshold"),
         ({"fallback": Fallback(1, -1)}, "fallback.replicas"),
         ({"fallback": Fallback(1, 1, "sometimes")}, "fallback.behavior"),
@@ -140,6 +189,12 @@ def test_spec_validation_lists_every_problem() -> None:
 
 def test_valid_spec_with_idle_below_min() -> None:
     spec = ScaledObjectSpec(min_replica_count=1, idle_replica_count=0)
+    assert spec.validate() is spec
+
+
+def test_idle_zero_with_min_explicitly_zero_is_valid_like_keda() -> None:
+    # KEDA compares idle with max(min, 1) once minReplicaCount is set, even to 0.
+    spec = ScaledObjectSpec(min_replica_count=0, min_replica_count_set=True, idle_replica_count=0)
     assert spec.validate() is spec
 
 

@@ -9,6 +9,7 @@ from scaler.keda.lag import (
     LagCalculator,
     LagReport,
     PartitionOffsets,
+    _go_div,
     balanced_factor,
     factors,
 )
@@ -154,6 +155,20 @@ def test_rule5_cap_skipped_only_for_plain_allow_idle_consumers(
 ) -> None:
     report = evaluate(lagging(1000, 0), KEDA_EXACT, lag_threshold=10, **settings)
     assert report.metric == metric
+
+
+@pytest.mark.parametrize(
+    ("numerator", "quotient"), [(-15, -1), (-10, -1), (-9, 0), (15, 1), (0, 0)]
+)  # Python's // would give -2 and -1 for the first and third
+def test_rule5_cap_division_truncates_toward_zero_for_a_negative_total(numerator: int, quotient: int) -> None:
+    assert _go_div(numerator, 10) == quotient
+
+
+def test_rule5_negative_total_is_never_capped_even_with_no_partition_lagging() -> None:
+    # -15 // 10 truncates to -1 (not -2): still not above the upper bound of 0 partitions with lag.
+    offsets = [PartitionOffsets("t", 0, 115, 100), PartitionOffsets("t", 1, 100, 100)]
+    report = evaluate(offsets, limit_to_partitions_with_lag=True, lag_threshold=10)
+    assert (report.total_lag, report.cap_upper, report.capped, report.metric) == (-15, 0, False, 0)
 
 
 def test_rule5_limit_to_partitions_with_lag_uses_partitions_with_lag_as_upper() -> None:

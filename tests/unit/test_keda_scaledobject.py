@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from scaler.keda.executor import ScaledObjectSpec
 from scaler.keda.hpa import HpaBehavior, HpaPolicy
-from scaler.keda.scaledobject import (
-    ScaledObjectError,
-    has_aws_pod_identity,
-    parse_scaled_object,
-    resolve_auth_params,
-)
+from scaler.keda.pause import Pause
+from scaler.keda.scaledobject import ScaledObjectError, hpa_spec_for, parse_scaled_object
 from scaler.keda.trigger import TriggerError, parse_trigger
+from scaler.keda.trigger_auth import has_aws_pod_identity, resolve_auth_params
 
 SCALED_OBJECT: dict[str, Any] = {
     "apiVersion": "keda.sh/v1alpha1",
@@ -100,6 +99,67 @@ def test_paused_scale_in_annotation_disables_scale_down() -> None:
     behavior = parse_scaled_object(raw).hpa.behavior
     assert behavior is not None
     assert (behavior.scale_down.select_policy, behavior.scale_up.select_policy) == ("Disabled", "Max")
+
+
+@pytest.mark.parametrize(
+    ("annotations", "pause"),
+    [
+        ({}, Pause()),
+        ({"autoscaling.keda.sh/paused": "true"}, Pause(paused=True)),
+        ({"autoscaling.keda.sh/paused": "false"}, Pause()),
+        ({"autoscaling.keda.sh/paused": "yes please"}, Pause(paused=True)),  # KEDA: not a bool -> paused
+        ({"autoscaling.keda.sh/paused-replicas": "3"}, Pause(replicas=3)),
+        ({"autoscaling.keda.sh/paused-scale-out": "true"}, Pause(scale_out=True)),
+    ],
+)
+def test_pause_annotations_reach_the_definition(annotations: dict[str, str], pause: Pause) -> None:
+    raw = document()
+    raw["metadata"]["annotations"] = annotations
+    assert parse_scaled_object(raw).pause == pause
+
+
+def test_paused_replicas_must_be_a_count() -> None:
+    raw = document()
+    raw["metadata"]["annotations"] = {"autoscaling.keda.sh/paused-replicas": "two"}
+    with pytest.raises(ScaledObjectError, match="paused-replicas must be a replica count"):
+        parse_scaled_object(raw)
+
+
+@pytest.mark.parametrize(
+    "stamp", ["2024-05-01T12:00:00Z", "2024-05-01T14:00:00+02:00", datetime(2024, 5, 1, 12, tzinfo=UTC)]
+)
+def test_creation_timestamp_is_read_as_utc(stamp: object) -> None:
+    raw = document()
+    raw["metadata"]["creationTimestamp"] = stamp
+    assert parse_scaled_object(raw).created_at == datetime(2024, 5, 1, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("stamp", ["yesterday", "2024-05-01T12:00:00"])
+def test_creation_timestamp_must_be_rfc3339(stamp: str) -> None:
+    raw = document()
+    raw["metadata"]["creationTimestamp"] = stamp
+    with pytest.raises(ScaledObjectError, match="must be an RFC3339 time"):
+        parse_scaled_object(raw)
+
+
+@pytest.mark.parametrize(
+    ("spec", "hpa_min"),
+    [(ScaledObjectSpec(), 1), (ScaledObjectSpec(min_replica_count=0, min_replica_count_set=True), 1),
+     (ScaledObjectSpec(min_replica_count=4), 4)],
+)  # fmt: skip
+def test_hpa_spec_for_is_keda_rule(spec: ScaledObjectSpec, hpa_min: int) -> None:
+    hpa = hpa_spec_for(spec, "Value", 25)
+    assert (hpa.min_replicas, hpa.max_replicas, hpa.target_type, hpa.target_value) == (
+        hpa_min,
+        100,
+        "Value",
+        25,
+    )
+
+
+def test_idle_with_min_replica_count_zero_is_accepted_like_keda() -> None:
+    spec = parse_scaled_object(document(minReplicaCount=0, idleReplicaCount=0)).spec
+    assert (spec.min_replica_count, spec.idle_replica_count) == (0, 0)
 
 
 def test_fallback_and_idle() -> None:

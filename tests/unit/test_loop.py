@@ -2,48 +2,24 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import pytest
 
 from scaler.clock import FakeClock
 from scaler.dry_run import DryRunTarget
-from scaler.errors import BrokerUnavailableError
 from scaler.keda.executor import Fallback, ScaledObjectSpec
-from scaler.keda.hpa import HpaSpec
 from scaler.keda.lag import LagCalculator, PartitionOffsets
+from scaler.keda.pause import NO_PAUSE, Pause, disable_paused_directions
+from scaler.keda.scaledobject import hpa_spec_for
 from scaler.keda.trigger import parse_trigger
 from scaler.loop import Decision, Mode, ScalingLoop
+from scaler.offsets import FakeOffsetSource
 
 THRESHOLD = 10
 START = 1_000.0
-
-
-class FakeOffsetSource:
-    """Offsets the test sets directly: `lag[p]` messages behind on partition p; failures on demand."""
-
-    def __init__(self, partitions: int, topic: str = "orders") -> None:
-        self.topic = topic
-        self.lag = dict.fromkeys(range(partitions), 0)
-        self.committed = dict.fromkeys(range(partitions), 100)
-        self.failures_left = 0
-        self.calls = 0
-
-    def set_total_lag(self, total: int) -> None:
-        """Spread `total` evenly over the partitions (the first ones get the remainder)."""
-        count = len(self.lag)
-        for partition in self.lag:
-            self.lag[partition] = total // count + (1 if partition < total % count else 0)
-
-    def fetch(self) -> list[PartitionOffsets]:
-        self.calls += 1
-        if self.failures_left:
-            self.failures_left -= 1
-            raise BrokerUnavailableError("cannot reach Kafka at fake:9092", retriable=True)
-        return [
-            PartitionOffsets(self.topic, p, self.committed[p], self.committed[p] + self.lag[p])
-            for p in sorted(self.lag)
-        ]
 
 
 class Harness:
@@ -56,6 +32,8 @@ class Harness:
         current: int = 0,
         mode: Mode = "keda",
         metadata: dict[str, str] | None = None,
+        pause: Pause = NO_PAUSE,
+        created_ago: float | None = None,
         **spec_fields: object,
     ) -> None:
         trigger = parse_trigger(
@@ -68,11 +46,8 @@ class Harness:
             }
         )
         self.spec = ScaledObjectSpec(**spec_fields).validate()  # type: ignore[arg-type]
-        hpa = HpaSpec(
-            min_replicas=max(self.spec.min_replica_count, 1),
-            max_replicas=self.spec.max_replica_count,
-            target_value=THRESHOLD,
-        )
+        # As KEDA builds it: the paused-scale-in/-out annotations disable that HPA direction.
+        hpa = hpa_spec_for(self.spec, "AverageValue", THRESHOLD, disable_paused_directions(None, pause))
         self.clock = FakeClock(START)
         self.source = FakeOffsetSource(partitions)
         self.target = DryRunTarget(current)
@@ -86,6 +61,8 @@ class Harness:
             mode=mode,
             clock=self.clock,
             on_decision=self.decisions.append,
+            pause=pause,
+            created_ago=created_ago,
         )
 
     def run_until(self, seconds: float) -> list[Decision]:
@@ -349,3 +326,85 @@ def test_run_survives_an_unexpected_error(caplog: pytest.LogCaptureFixture) -> N
         harness.loop.run(stop)
     assert [r.getMessage() for r in caplog.records if r.name == "scaler.loop"] == ["step_failed"]
     assert [d.time - START for d in harness.decisions] == [10, 20]  # the schedule kept going
+
+
+# Pause annotations (semantics section 3.4): the reason says "paused ...".
+
+
+def test_paused_holds_replicas_and_the_hpa_is_gone() -> None:
+    harness = Harness(partitions=8, current=3, polling_interval=10, pause=Pause(paused=True))
+    harness.source.set_total_lag(50)
+    decisions = harness.run_until(30)
+    assert {d.path for d in decisions} == {"poll"}  # KEDA deletes the HPA of a paused object
+    assert all(d.desired == 3 for d in decisions)
+    assert decisions[0].reason == "paused (autoscaling.keda.sh/paused): holding 3"
+    assert harness.target.history == []
+
+
+def test_paused_replicas_scales_to_the_count_once_then_holds() -> None:
+    harness = Harness(partitions=8, current=5, polling_interval=10, pause=Pause(paused=True, replicas=0))
+    harness.source.set_total_lag(50)
+    decisions = harness.run_until(20)
+    assert [(d.current, d.desired) for d in decisions] == [(5, 0), (0, 0), (0, 0)]
+    assert decisions[0].reason == "paused-replicas: scale 5 -> 0, then hold"
+    assert decisions[1].reason == "paused at 0 (paused-replicas): holding 0"
+
+
+def test_paused_scale_out_skips_the_activation() -> None:
+    harness = Harness(polling_interval=10, pause=Pause(scale_out=True))
+    harness.source.set_total_lag(30)
+    poll = harness.run_until(0)[0]
+    assert (poll.active, poll.desired) == (True, 0)
+    assert poll.reason == "paused scale-out: not activating 0 -> 1"
+
+
+def test_paused_scale_in_skips_the_scale_in() -> None:
+    harness = Harness(current=2, polling_interval=10, cooldown_period=0, pause=Pause(scale_in=True))
+    decisions = harness.run_until(20)
+    assert all(d.desired == 2 for d in decisions)  # the HPA's scale-down is Disabled too
+    assert decisions[0].reason == "paused scale-in: not scaling 2 -> 0"
+
+
+# The first inactive poll of a never-active object (initialCooldownPeriod since creation).
+
+
+def test_never_active_object_scales_in_at_the_first_poll() -> None:
+    harness = Harness(current=3)  # KEDA defaults: initialCooldownPeriod 0
+    poll = harness.run_until(0)[0]
+    assert (poll.current, poll.desired) == (3, 0)
+    assert poll.reason == "inactive after cooldown: scale 3 -> 0"
+
+
+def test_creation_timestamp_starts_the_initial_cooldown() -> None:
+    harness = Harness(current=3, polling_interval=30, initial_cooldown_period=60, created_ago=50)
+    polls = [d for d in harness.run_until(30) if d.path == "poll"]
+    assert [d.desired for d in polls] == [3, 0]
+    assert "cooldown remaining 10s" in polls[0].reason  # created 50 s ago, 60 s initial cooldown
+
+
+# Errors: the rebuild and the fallback counter (section 3.6).
+
+
+def test_a_failed_call_rebuilds_the_offset_source() -> None:
+    harness = Harness(current=1, polling_interval=30)
+    harness.source.failures_left = 3
+    harness.run_until(0)  # poll: fail, rebuild, fail, rebuild; HPA: fail, rebuild, retry succeeds
+    assert harness.source.resets == 3
+
+
+def test_fallback_counter_advances_on_both_the_poll_and_the_hpa_path() -> None:
+    # Pinned: every failed round counts, whichever path made the call (docs/keda-semantics.md).
+    harness = Harness(current=2, polling_interval=30, fallback=Fallback(failure_threshold=5, replicas=4))
+    harness.source.failures_left = 10_000
+    decisions = harness.run_until(15)
+    assert [(d.path, d.time - START) for d in decisions] == [("poll", 0), ("hpa", 0), ("hpa", 15)]
+    assert [d.reason.split(")")[0] for d in decisions] == [f"error ({n} consecutive" for n in (1, 2, 3)]
+    harness.source.failures_left = 0
+    assert harness.run_until(30)[0].error is None
+    assert harness.loop.calls.failures == 0  # a success resets the count
+
+
+def test_the_loop_does_not_import_the_kafka_client() -> None:
+    probe = "import sys, scaler.loop; print('confluent_kafka' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

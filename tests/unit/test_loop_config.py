@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from kafkakit import envvars
-from scaler.cli_scale import scale
+from scaler.cli_scale import created_ago, scale
+from scaler.cli_settings import trigger_metadata
 from scaler.config_file import ConfigFileError, decode_secret, load_scaled_object
 
 SCALED_OBJECT = """\
@@ -151,12 +153,15 @@ def test_string_data_wins_over_data() -> None:
     assert decode_secret(document) == ("s", {"k": "new"})
 
 
-def test_invalid_trigger_in_yaml_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
-    text = SCALED_OBJECT.format(bootstrap="broker:9093", threshold=0).replace(
-        "tls: enable", "tls: enable\n        offsetResetPolicy: newest"
-    )
+def _scale_edited_yaml(tmp_path: Path, threshold: int, old: str, new: str) -> Result:
+    """`scale --config --once` on the tutorial ScaledObject without its auth, `old` replaced by `new`."""
+    text = SCALED_OBJECT.format(bootstrap="broker:9093", threshold=threshold).replace(old, new)
     config = _write(tmp_path, "so.yaml", text.split("      authenticationRef:")[0])
-    result = CliRunner().invoke(scale, ["--config", str(config), "--once"], env=NO_CONNECTION_ENV)
+    return CliRunner().invoke(scale, ["--config", str(config), "--once"], env=NO_CONNECTION_ENV)
+
+
+def test_invalid_trigger_in_yaml_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
+    result = _scale_edited_yaml(tmp_path, 0, "tls: enable", "tls: enable\n        offsetResetPolicy: newest")
     assert result.exit_code == 2
     assert 'parameter "offsetResetPolicy" value "newest" must be one of [latest earliest]' in result.output
     assert '"lagThreshold" must be positive number' in result.output
@@ -212,3 +217,77 @@ def test_processes_target_needs_a_topic() -> None:
     result = CliRunner().invoke(scale, args, env=NO_CONNECTION_ENV)
     assert result.exit_code == 2
     assert "--target processes needs a topic" in result.output
+
+
+def test_idle_replicas_without_min_replicas_is_rejected_like_the_yaml() -> None:
+    args = ["--bootstrap", "b:9092", "--group", "g", "--topic", "t", "--idle-replicas", "0", "--once"]
+    result = CliRunner().invoke(scale, args, env=NO_CONNECTION_ENV)
+    assert result.exit_code == 2
+    assert "IdleReplicaCount=0 must be less than MinReplicaCount=0: set minReplicaCount" in result.output
+
+
+def test_sasl_naming_several_modes_is_refused(tmp_path: Path) -> None:
+    result = _scale_edited_yaml(tmp_path, 5, "sasl: plaintext", 'sasl: "plaintext,none"')
+    assert result.exit_code == 2
+    assert "sasl 'plaintext,none' names several modes" in result.output
+    assert "pick exactly one of none, plaintext, scram_sha256 or scram_sha512" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--allow-idle-consumers", "--limit-to-partitions-with-lag"], {},
+         "allowIdleConsumers and limitToPartitionsWithLag cannot be set simultaneously"),
+        (["--topic", "", "--ensure-even-distribution-of-partitions"], {},
+         "topic must be specified when using ensureEvenDistributionOfPartitions"),
+        ([], {"LAGSCALE_SCALER_PARTITION_LIMITATION": "1-x"}, "invalid partition limitation: 1-x"),
+        ([], {"LAGSCALE_SCALER_LIMIT_TO_PARTITIONS_WITH_LAG": "true",
+              "LAGSCALE_SCALER_ENSURE_EVEN_DISTRIBUTION_OF_PARTITIONS": "1"},
+         "limitToPartitionsWithLag and ensureEvenDistributionOfPartitions cannot be set simultaneously"),
+        (["--initial-cooldown-period", "-1"], {}, "initialCooldownPeriod must be at least 0, got -1"),
+        (["--fallback-replicas", "3"], {}, "--fallback-replicas go together"),
+        ([], {"LAGSCALE_SCALER_FALLBACK_FAILURE_THRESHOLD": "-1", "LAGSCALE_SCALER_FALLBACK_REPLICAS": "2"},
+         "fallback.failureThreshold must be >= 0, got -1"),
+    ],
+)  # fmt: skip
+def test_trigger_and_scaled_object_flags_are_judged_by_keda(
+    args: list[str], env: dict[str, str], message: str
+) -> None:
+    base = ["--bootstrap", "b:9092", "--group", "g", "--topic", "t"]
+    result = CliRunner().invoke(scale, [*base, *args, "--once"], env={**NO_CONNECTION_ENV, **env})
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+def test_every_trigger_flag_becomes_keda_metadata() -> None:
+    options = {
+        "group": "g", "topic": "t", "lag_threshold": "5", "activation_lag_threshold": "2",
+        "offset_reset_policy": "earliest", "partition_limitation": "0-3", "allow_idle_consumers": True,
+        "exclude_persistent_lag": True, "scale_to_zero_on_invalid_offset": True,
+        "limit_to_partitions_with_lag": False, "ensure_even_distribution_of_partitions": True,
+    }  # fmt: skip
+    assert trigger_metadata("b:9092", options) == {
+        "bootstrapServers": "b:9092", "consumerGroup": "g", "topic": "t", "lagThreshold": "5",
+        "activationLagThreshold": "2", "offsetResetPolicy": "earliest", "partitionLimitation": "0-3",
+        "allowIdleConsumers": "true", "excludePersistentLag": "true", "scaleToZeroOnInvalidOffset": "true",
+        "ensureEvenDistributionOfPartitions": "true",
+    }  # fmt: skip
+
+
+def test_new_flags_conflict_with_config(files: tuple[Path, Path, Path]) -> None:
+    args = ["--config", str(files[0]), "--fallback-replicas", "2", "--bootstrap", "x:1", "--once"]
+    result = CliRunner().invoke(scale, args, env=NO_CONNECTION_ENV)
+    assert result.exit_code == 2
+    assert "--bootstrap, --fallback-replicas cannot be combined with --config" in result.output
+
+
+def test_creation_timestamp_reaches_the_settings(tmp_path: Path) -> None:
+    text = SCALED_OBJECT.replace(
+        "  namespace: demo\n", "  namespace: demo\n  creationTimestamp: 2024-05-01T12:00:00Z\n"
+    )
+    config = _write(tmp_path, "so.yaml", text.format(bootstrap="b:9092", threshold=5))
+    auth, secret = _write(tmp_path, "a.yaml", TRIGGER_AUTH), _write(tmp_path, "s.yaml", _secret("u", "p"))
+    created = load_scaled_object(config, [auth], [secret]).definition.created_at
+    assert created == datetime(2024, 5, 1, 12, tzinfo=UTC)
+    assert created_ago(created, now=datetime(2024, 5, 1, 12, 1, 30, tzinfo=UTC)) == 90
+    assert created_ago(None) is None

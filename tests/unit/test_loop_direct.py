@@ -6,6 +6,7 @@ from test_loop import START, Harness
 
 from scaler.dry_run import DryRunTarget
 from scaler.keda.executor import Fallback
+from scaler.keda.pause import Pause
 from scaler.loop import Decision, PartitionLagSample
 from scaler.metrics import ScalerMetrics
 
@@ -87,27 +88,56 @@ def test_direct_idle_replicas() -> None:
     assert harness.run_until(35)[0].desired == 5
 
 
-def test_direct_errors_hold_then_fallback_sets_replicas() -> None:
-    harness = Harness(
-        mode="direct", current=2, polling_interval=5, fallback=Fallback(failure_threshold=2, replicas=5)
-    )
+def failing_direct(current: int, fallback: Fallback, **spec: object) -> Harness:
+    """Direct mode, polling every 5 s, offsets never readable."""
+    harness = Harness(mode="direct", current=current, polling_interval=5, fallback=fallback, **spec)
     harness.source.failures_left = 10_000
+    return harness
+
+
+def test_direct_errors_hold_then_fallback_sets_replicas() -> None:
+    harness = failing_direct(2, Fallback(failure_threshold=2, replicas=5))
     decisions = harness.run_until(15)
     assert [d.desired for d in decisions] == [2, 2, 5, 5]
     assert "fallback active (3 failures > failureThreshold 2)" in decisions[2].reason
 
 
-def test_direct_fallback_with_zero_replicas_may_scale_to_zero() -> None:
-    harness = Harness(
-        mode="direct",
-        current=2,
-        polling_interval=5,
-        cooldown_period=5,
-        fallback=Fallback(failure_threshold=1, replicas=0),
-    )
-    harness.source.failures_left = 10_000
-    harness.run_until(20)
-    assert harness.replicas == 0
+def test_direct_fallback_replicas_zero_scales_in_only_before_the_fallback_is_active() -> None:
+    harness = failing_direct(2, Fallback(failure_threshold=1, replicas=0), cooldown_period=5)
+    decisions = harness.run_until(20)
+    # t=0: errored, fallback not yet active, replicas 0 -> KEDA's scale-in branch; from t=5 the active
+    # fallback counts as active, so it never sits below max(min, 1).
+    assert [d.desired for d in decisions] == [0, 1, 1, 1, 1]
+    assert "clamped to [1..100] -> 1" in decisions[2].reason
+
+
+def test_direct_fallback_is_clamped_to_min_replica_count() -> None:
+    harness = failing_direct(4, Fallback(failure_threshold=0, replicas=1), min_replica_count=3)
+    poll = harness.run_until(0)[0]
+    assert (poll.current, poll.desired) == (4, 3)
+    assert "fallback: 3 replicas (ceil(10/10)=1 clamped to [3..100] -> 3)" in poll.reason
+
+
+def test_direct_paused_scale_out_holds_and_paused_scale_in_holds() -> None:
+    busy = Harness(mode="direct", partitions=8, current=1, pause=Pause(scale_out=True))
+    busy.source.set_total_lag(60)
+    up = busy.run_until(0)[0]
+    assert (up.desired, up.reason.split(":")[0]) == (1, "paused scale-out")
+    idle = Harness(mode="direct", partitions=8, current=5, cooldown_period=0, pause=Pause(scale_in=True))
+    down = idle.run_until(0)[0]
+    assert (down.desired, down.reason.split(":")[0]) == (5, "paused scale-in")
+
+
+def test_direct_paused_replicas_is_applied_once_then_held() -> None:
+    harness = Harness(mode="direct", partitions=8, current=6, polling_interval=5, pause=Pause(replicas=2))
+    harness.source.set_total_lag(80)
+    first, reached = harness.run_until(5)
+    assert (first.desired, first.reason) == (2, "paused-replicas: scale 6 -> 2, then hold")
+    assert (reached.current, reached.desired) == (2, 2)
+    harness.target.set_replicas(7)  # scaled by hand once it got there: a paused object leaves it
+    held = harness.run_until(15)
+    assert [d.desired for d in held] == [7, 7]
+    assert held[0].reason.startswith("paused at 2 (paused-replicas): holding 7")
 
 
 def _decision(**overrides: object) -> Decision:

@@ -27,7 +27,7 @@ def simulated(mode: str = "keda") -> Timeline:
 
 
 def test_png_is_a_real_image_of_reasonable_size(tmp_path: Path) -> None:
-    path = write_png([simulated()], tmp_path / "nested" / "run.png", "a burst")
+    path = write_png([simulated()], tmp_path / "run.png", "a burst")
     data = path.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
     width = int.from_bytes(data[16:20], "big")
@@ -66,10 +66,17 @@ def test_html_escapes_labels(tmp_path: Path) -> None:
 def test_unwritable_path_is_a_plot_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(PlotError, match="cannot write"):
+    with pytest.raises(PlotError, match="is not a directory"):
         write_html([simulated()], blocker / "run.html")
-    with pytest.raises(PlotError, match="cannot write"):
+    with pytest.raises(PlotError, match="is not a directory"):
         write_png([simulated()], blocker / "run.png")
+
+
+def test_a_missing_directory_is_an_error_not_created(tmp_path: Path) -> None:
+    for write in (write_png, write_html):
+        with pytest.raises(PlotError, match="does not exist; create it first"):
+            write([simulated()], tmp_path / "missing" / "run.out")
+    assert not (tmp_path / "missing").exists()
 
 
 def test_nice_ticks_are_round_and_cover_the_range() -> None:

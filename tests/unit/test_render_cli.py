@@ -49,13 +49,32 @@ def test_files_are_numbered_in_apply_order(tmp_path: Path) -> None:
     assert "wrote" in err
 
 
-def test_stale_numbered_files_are_removed_but_other_files_kept(tmp_path: Path) -> None:
+def test_files_of_an_earlier_render_are_removed_and_reported(tmp_path: Path) -> None:
     assert run("--profile", "kafka", "--set", "scaler.mode=external", "-o", str(tmp_path))[0] == 0
     assert (tmp_path / "6-scaler.yaml").exists()
     (tmp_path / "README.md").write_text("notes\n")
-    assert run("--profile", "kafka", "-o", str(tmp_path))[0] == 0
+    code, _, err = run("--profile", "kafka", "-o", str(tmp_path))
+    assert code == 0
     assert not (tmp_path / "6-scaler.yaml").exists()
+    assert f"removed {tmp_path / '6-scaler.yaml'}" in err.splitlines()
     assert (tmp_path / "README.md").exists()
+
+
+USER_INGRESS = """apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: my-ingress
+"""
+
+
+@pytest.mark.parametrize("filename", ["7-my-ingress.yaml", "6-scaler.yaml"])
+def test_a_users_numbered_file_survives_a_render(tmp_path: Path, filename: str) -> None:
+    # Neither a file with another name nor one of our names without our managed-by label is ours.
+    (tmp_path / filename).write_text(USER_INGRESS)
+    code, _, err = run("--profile", "kafka", "-o", str(tmp_path))
+    assert code == 0
+    assert (tmp_path / filename).read_text() == USER_INGRESS
+    assert "removed" not in err
 
 
 def test_bad_values_exit_2_with_every_problem_and_write_nothing(tmp_path: Path) -> None:
@@ -141,3 +160,26 @@ def test_values_file_option(tmp_path: Path) -> None:
     scaled = next(d for d in yaml.safe_load_all(out) if d["kind"] == "ScaledObject")
     assert scaled["spec"]["triggers"][0]["metadata"]["lagThreshold"] == "77"
     assert scaled["spec"]["maxReplicaCount"] == 3
+
+
+def test_eventhubs_without_a_connection_string_warns_about_placeholders() -> None:
+    code, out, err = run("--profile", "eventhubs")
+    assert code == 0
+    assert "<KEY>" in out
+    assert err.splitlines() == [render_cli.MISSING_CONNECTION_STRING]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "env"),
+    [
+        (["--ignore-env"], {"EVENTHUBS_CONNECTION_STRING": ""}),  # `make render`: placeholders on purpose
+        ([], {"EVENTHUBS_CONNECTION_STRING": CONNECTION_STRING}),
+        (["--set", f"eventhubs.connectionString={CONNECTION_STRING}"], {"EVENTHUBS_CONNECTION_STRING": ""}),
+    ],
+)
+def test_no_placeholder_warning_with_a_connection_string_or_ignore_env(
+    arguments: list[str], env: dict[str, str]
+) -> None:
+    code, _, err = run("--profile", "eventhubs", *arguments, env=env)
+    assert code == 0
+    assert "warning" not in err

@@ -102,7 +102,7 @@ def test_bad_input_is_one_clear_error_with_exit_code_2(args: list[str], message:
     assert code == 2
     lines = output.strip().splitlines()
     assert len(lines) == 1, output
-    assert lines[0].startswith("Error: ")
+    assert lines[0].lower().startswith("error: ")  # click's `Error:` or the one-line `error:`
     assert message in lines[0]
 
 
@@ -112,3 +112,32 @@ def test_unreadable_config_is_a_clear_error(tmp_path: Path) -> None:
     code, output = simulate("--config", str(config))
     assert code == 2
     assert "kind must be ScaledObject" in output
+
+
+@pytest.mark.parametrize("bad", ["--plot", "--html"])
+def test_a_plot_into_a_missing_directory_fails_before_any_output(tmp_path: Path, bad: str) -> None:
+    good = "--html" if bad == "--plot" else "--plot"
+    good_path = tmp_path / "fine.out"
+    result = CliRunner().invoke(
+        main, ["simulate", "--compare", bad, str(tmp_path / "missing" / "run.out"), good, str(good_path)]
+    )
+    assert result.exit_code == 2
+    assert result.stdout == ""  # no table
+    assert "does not exist; create it first" in result.stderr
+    assert not (tmp_path / "missing").exists()  # no directory made
+    assert not good_path.exists()  # and not the other file either
+
+
+def test_an_unknown_metadata_key_is_a_warning_a_known_one_is_not() -> None:
+    args = ["simulate", "--duration", "60", "--json", "--metadata", "lagTreshold=5"]
+    result = CliRunner().invoke(main, [*args, "--metadata", "excludePersistentLag=true"])
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        "warning: --metadata lagTreshold: not a kafka trigger parameter, KEDA ignores it;"
+        " did you mean lagThreshold?"
+    ]
+    assert json.loads(result.stdout)["lag_threshold"] == 10  # ignored, as KEDA would
+    known = ["allowIdleConsumers=true", "bootstrapServersFromEnv=BROKERS", "sasl=plaintext"]
+    result = CliRunner().invoke(main, [*args[:4], *(f"--metadata={item}" for item in known)])
+    assert result.exit_code == 0
+    assert result.stderr == ""
