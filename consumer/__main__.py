@@ -1,5 +1,6 @@
 """`python -m consumer` runs the same command as `lagscale consume`."""
 
 from consumer.cli import consume
+from kafkakit.cli_options import run_command
 
-consume(prog_name="python -m consumer")
+run_command(consume, "python -m consumer")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from typing import Any
 
 import click
@@ -17,13 +15,22 @@ from consumer.deadletter import (
     default_dlq_topic,
 )
 from consumer.health import ConsumerMetrics, HealthServer, HealthState
-from consumer.worker import ConsumeSettings, ConsumeSummary, Worker, consumer_config
+from consumer.settings import ConsumeSettings, ConsumeSummary, consumer_config
+from consumer.worker import Worker
 from kafkakit import envvars
-from kafkakit.broker import BrokerError, connect_admin, ensure_topic, topic_partitions
-from kafkakit.cli_options import connection_options, profile_from_options
+from kafkakit.broker import BrokerError, connect_admin, create_client, ensure_topic, topic_partitions
+from kafkakit.cli_options import (
+    CONNECT_TIMEOUT,
+    PROGRESS_INTERVAL,
+    connection_options,
+    profile_from_options,
+    required_text,
+    seconds_option,
+)
 from kafkakit.logs import configure_logging, log_event
 from kafkakit.profiles import ConnectionProfile
 from kafkakit.secrets import redact
+from kafkakit.signals import stop_on_signals
 
 logger = logging.getLogger("consumer")
 
@@ -33,22 +40,27 @@ _STALE_MARGIN_SECONDS = 30.0
 
 @click.command("consume", context_settings={"help_option_names": ["-h", "--help"]})
 @connection_options
-@click.option("--topic", envvar=envvars.TOPIC, required=True, help="Topic (Event Hub) to read.")
-@click.option("--group", envvar=envvars.CONSUMER_GROUP, required=True, help="Consumer group id.")
 @click.option(
-    "--process-time",
-    envvar="LAGSCALE_PROCESS_TIME",
-    type=click.FloatRange(min=0),
-    default=2.0,
-    show_default=True,
-    help="Seconds of simulated work per event (the tutorial's 2 s); 0 = as fast as possible.",
+    "--topic", envvar=envvars.TOPIC, callback=required_text("topic name"), help="Topic (Event Hub) to read."
 )
 @click.option(
+    "--group",
+    envvar=envvars.CONSUMER_GROUP,
+    callback=required_text("consumer group id"),
+    help="Consumer group id (required).",
+)
+@seconds_option(
+    "--process-time",
+    "LAGSCALE_PROCESS_TIME",
+    default=2.0,
+    minimum=0,
+    help="Seconds of simulated work per event (the tutorial's 2 s); 0 = as fast as possible.",
+)
+@seconds_option(
     "--commit-interval",
-    envvar="LAGSCALE_COMMIT_INTERVAL",
-    type=click.FloatRange(min=0.25),
+    "LAGSCALE_COMMIT_INTERVAL",
     default=1.0,
-    show_default=True,
+    minimum=0.25,
     help="Seconds between offset commits (Event Hubs allows ~4 commits/s per partition).",
 )
 @click.option(
@@ -85,21 +97,8 @@ _STALE_MARGIN_SECONDS = 30.0
     show_default=True,
     help="Address for /healthz and /metrics; 0.0.0.0 in a pod so probes and Prometheus reach it.",
 )
-@click.option(
-    "--connect-timeout",
-    envvar="LAGSCALE_CONNECT_TIMEOUT",
-    type=click.FloatRange(min=1),
-    default=10.0,
-    show_default=True,
-    help="Seconds to wait for the broker before giving up.",
-)
-@click.option(
-    "--progress-interval",
-    type=click.FloatRange(min=0.1),
-    default=5.0,
-    show_default=True,
-    help="Seconds between progress lines.",
-)
+@CONNECT_TIMEOUT
+@PROGRESS_INTERVAL
 @click.option("-v", "--verbose", envvar="LAGSCALE_VERBOSE", is_flag=True, help="Log every processed event.")
 def consume(**options: Any) -> None:
     """Process JSON events as a member of a consumer group (at-least-once).
@@ -129,31 +128,27 @@ def consume(**options: Any) -> None:
     )
     metrics = ConsumerMetrics()
     health = HealthState(stale_after=settings.process_time + _STALE_MARGIN_SECONDS)
-    server = _start_health_server(options["metrics_host"], options["metrics_port"], health, metrics)
-    dead_letters: DeadLetterSink = (
-        KafkaDeadLetterSink(profile, dlq_topic) if dlq_available else DiscardingDeadLetterSink()
-    )
-    stop = threading.Event()
-    worker = Worker(
-        Consumer(consumer_config(profile, settings.group)),
-        settings,
-        dead_letters=dead_letters,
-        metrics=metrics,
-        health=health,
-        stop=stop,
-    )
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        summary = worker.run()
-    except KafkaException as error:
-        raise click.ClickException(f"consumer failed: {redact(str(error))}") from None
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        dead_letters.close()
-        if server:
-            server.stop()
-    _report(summary)
+    with stop_on_signals() as stop:
+        try:
+            dead_letters: DeadLetterSink = (
+                KafkaDeadLetterSink(profile, dlq_topic) if dlq_available else DiscardingDeadLetterSink()
+            )
+            consumer = create_client(Consumer, consumer_config(profile, settings.group))
+        except BrokerError as error:
+            raise click.ClickException(str(error)) from None
+        server = _start_health_server(options["metrics_host"], options["metrics_port"], health, metrics)
+        worker = Worker(
+            consumer, settings, dead_letters=dead_letters, metrics=metrics, health=health, stop=stop
+        )
+        try:
+            summary = worker.run()
+        except KafkaException as error:
+            raise click.ClickException(f"consumer failed: {redact(str(error))}") from None
+        finally:
+            dead_letters.close()
+            if server:
+                server.stop()
+        _report(summary)
 
 
 def _check_topics(profile: ConnectionProfile, topic: str, dlq_topic: str, options: dict[str, Any]) -> bool:

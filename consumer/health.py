@@ -70,6 +70,11 @@ class ConsumerMetrics:
             "Events written to the dead-letter topic.",
             registry=self.registry,
         )
+        self.dead_letter_failures = Counter(
+            "lagscale_consumer_dead_letter_failures",
+            "Dead-letter writes that failed (the event is retried, not committed).",
+            registry=self.registry,
+        )
         self.processing_seconds = Histogram(
             "lagscale_consumer_processing_seconds", "Time spent per event.", registry=self.registry
         )

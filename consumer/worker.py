@@ -1,92 +1,41 @@
 """The consumer-group poll loop, at-least-once.
 
 Auto-commit and the automatic offset store are off: an offset becomes committable only after its
-event was processed (or dead-lettered), and processed offsets are committed in batches every
-`commit_interval`, when partitions are revoked, and on shutdown. A stop request lets the event in
-progress finish, commits, then closes the consumer (which leaves the group, so the remaining
-members rebalance at once instead of after the session timeout).
+event was processed (or dead-lettered, or skipped for want of a dead-letter topic), and processed
+offsets are committed in batches every `commit_interval`, when partitions are revoked, and on
+shutdown. An invalid event whose dead letter fails holds its partition back (consumer.retry)
+while the others go on. A stop request lets the event in progress finish, commits, then closes
+the consumer (which leaves the group, so the remaining members rebalance at once instead of after
+the session timeout).
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from consumer.commits import CommitTracker
-from consumer.deadletter import DeadLetterSink, preview
+from consumer.commits import CommitTracker, Partition
+from consumer.deadletter import DeadLetterOutcome, DeadLetterSink, preview
 from consumer.health import ASSIGNED, STOPPING, WAITING, ConsumerMetrics, HealthState
-from kafkakit.clients import confluent_config
+from consumer.retry import DeadLetterRetries
+from consumer.settings import ConsumeSettings, ConsumeSummary
 from kafkakit.events import InvalidEventError, decode_event
 from kafkakit.logs import log_event
-from kafkakit.profiles import ConnectionProfile
 from kafkakit.secrets import redact
 
 logger = logging.getLogger("consumer")
 
 _MAX_BATCH = 500
-_PREFETCH_KBYTES = 8192
-_PREFETCH_EVENTS = 10_000
 
 
-@dataclass(frozen=True)
-class ConsumeSettings:
-    topic: str
-    group: str
-    process_time: float = 2.0  # simulated work per event, like the tutorial's sleep
-    commit_interval: float = 1.0
-    max_events: int = 0  # stop after this many events; 0 = until stopped
-    poll_timeout: float = 1.0
-    progress_interval: float = 5.0
-
-
-@dataclass(frozen=True)
-class ConsumeSummary:
-    processed: int
-    failed: int
-    dead_lettered: int
-    committed: dict[tuple[str, int], int]
-    busy_seconds: float  # from the first to the last event handled
-
-    @property
-    def rate(self) -> float:
-        handled = self.processed + self.failed
-        return handled / self.busy_seconds if self.busy_seconds > 0 else 0.0
-
-
-def consumer_config(profile: ConnectionProfile, group: str) -> dict[str, Any]:
-    """librdkafka settings for an at-least-once group member."""
-    config = confluent_config(profile, "consumer")
-    config.update(
-        {
-            "group.id": group,
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest",
-            # librdkafka prefetches up to 100k events / 64 MB by default: a slow worker gains
-            # nothing from that and a pod's memory limit pays for it. A short backoff keeps the
-            # smaller queue topped up (measured: same throughput, ~40 MB less RSS).
-            "queued.max.messages.kbytes": _PREFETCH_KBYTES,
-            "queued.min.messages": _PREFETCH_EVENTS,
-            "fetch.queue.backoff.ms": 10,
-            # librdkafka waits half of this (default 100 ms) before connecting to the brokers
-            # the bootstrap metadata named; 22 ms makes that its minimum of 11 ms (~50 ms
-            # faster start-up measured). Backoff after real failures still grows up to 10 s.
-            "reconnect.backoff.ms": 22,
-            # librdkafka's own log lines go through our formatter (one line, secrets redacted).
-            "logger": logging.getLogger("librdkafka"),
-            "error_cb": _log_client_error,
-        }
-    )
-    return config
-
-
-def _log_client_error(error: KafkaError) -> None:
-    log_event(logger, "client_error", logging.WARNING, error=redact(error.str()))
+class _Handled(enum.Enum):
+    DONE = "done"  # processed, dead-lettered or skipped: committable
+    POLL_ERROR = "poll_error"  # not an event: nothing to commit
+    HELD_BACK = "held_back"  # dead letter failed: skip the rest of its partition in this batch
 
 
 def _partitions(partitions: list[TopicPartition]) -> str:
@@ -105,6 +54,7 @@ class Worker:
         metrics: ConsumerMetrics,
         health: HealthState,
         stop: threading.Event,
+        retries: DeadLetterRetries | None = None,
     ) -> None:
         self._consumer = consumer
         self._settings = settings
@@ -113,6 +63,7 @@ class Worker:
         self._health = health
         self._stop = stop
         self._commits = CommitTracker(settings.commit_interval)
+        self._retries = retries if retries is not None else DeadLetterRetries()
         self._processed = self._failed = self._dead_lettered = 0
         self._first_event_at: float | None = None
         self._last_event_at = 0.0
@@ -145,6 +96,7 @@ class Worker:
         try:
             while not self._done():
                 self._health.beat()
+                self._resume_due_retries()
                 self._handle_batch(self._consumer.consume(self._batch_size, self._settings.poll_timeout))
                 if self._commits.due():
                     self._commit("interval")
@@ -172,16 +124,27 @@ class Worker:
         started = time.monotonic()
         self._first_event_at = self._first_event_at or started
         processed_before, handled_before = self._processed, self._handled
-        done: dict[tuple[str | None, int | None], int | None] = {}  # last offset per partition
+        # Keyed by the client's (topic, partition) as is: converting them costs per event.
+        done: dict[tuple[str | None, int | None], int | None] = {}  # last committable offset
+        held_back: set[tuple[str | None, int | None]] = set()  # the rest comes again after the retry
         try:
             for message in messages:
-                if self._handle(message):
-                    done[message.topic(), message.partition()] = message.offset()
+                key = (message.topic(), message.partition())
+                if held_back and key in held_back:
+                    continue
+                handled = self._handle(message)
+                if handled is _Handled.DONE:
+                    done[key] = message.offset()
+                elif handled is _Handled.HELD_BACK:
+                    held_back.add(key)
                 if self._done():
                     break
         finally:  # a fatal error still lets the shutdown commit cover what was handled
-            for (topic, partition), offset in done.items():
-                self._commits.processed(str(topic), int(partition or 0), int(offset or 0))
+            for (topic, number), offset in done.items():
+                partition, last = (str(topic), int(number or 0)), int(offset or 0)
+                self._commits.processed(*partition, last)
+                if self._retries:
+                    self._retries.settled(partition, last)
         self._last_event_at = time.monotonic()
         processed = self._processed - processed_before
         if processed:
@@ -192,19 +155,18 @@ class Worker:
             for _ in range(processed):
                 self._metrics.processing_seconds.observe(per_event)
 
-    def _handle(self, message: Message) -> bool:
-        """Process or dead-letter one message; False for a poll error (nothing to commit)."""
+    def _handle(self, message: Message) -> _Handled:
+        """Process or dead-letter one message."""
         error = message.error()
         if error is not None:
             if error.fatal():
                 raise KafkaException(error)
             log_event(logger, "poll_error", logging.WARNING, error=redact(error.str()))
-            return False
+            return _Handled.POLL_ERROR
         try:
             event = decode_event(message.value())
         except InvalidEventError as invalid:
-            self._reject(message, str(invalid))
-            return True
+            return self._reject(message, str(invalid))
         if self._settings.process_time:
             time.sleep(self._settings.process_time)  # the tutorial's "work"
         self._processed += 1
@@ -218,24 +180,57 @@ class Worker:
                 partition=message.partition(),
                 offset=message.offset(),
             )
-        return True
+        return _Handled.DONE
 
-    def _reject(self, message: Message, reason: str) -> None:
-        """Log the invalid event, park it in the dead-letter topic, and move past it."""
-        self._failed += 1
-        self._metrics.failed.inc()
-        log_event(
-            logger,
-            "invalid_event",
-            logging.WARNING,
-            reason=reason,
-            partition=message.partition(),
-            offset=message.offset(),
-            payload=preview(message.value()),
-        )
-        if self._dead_letters.send(message, reason):
+    def _reject(self, message: Message, reason: str) -> _Handled:
+        """Log the invalid event and park it in the dead-letter topic; DONE moves past it."""
+        partition, offset = (str(message.topic()), int(message.partition() or 0)), int(message.offset() or 0)
+        if not self._retries.is_retry(partition, offset):  # a retried event is counted once
+            self._failed += 1
+            self._metrics.failed.inc()
+            log_event(
+                logger,
+                "invalid_event",
+                logging.WARNING,
+                reason=reason,
+                partition=partition[1],
+                offset=offset,
+                payload=preview(message.value()),
+            )
+        result = self._dead_letters.send(message, reason)
+        if result.outcome is DeadLetterOutcome.FAILED:
+            self._hold_back(partition, offset, result.error)
+            return _Handled.HELD_BACK
+        if result.outcome is DeadLetterOutcome.STORED:
             self._dead_lettered += 1
             self._metrics.dead_lettered.inc()
+        return _Handled.DONE
+
+    def _hold_back(self, partition: Partition, offset: int, error: str) -> None:
+        """Pause the partition and rewind it to the event, so that it comes again after the backoff
+        (the fetch position has moved past it and the messages prefetched after it)."""
+        delay, failures = self._retries.failed(partition, offset)
+        self._metrics.dead_letter_failures.inc()
+        position = TopicPartition(*partition, offset)
+        self._consumer.pause([position])
+        # Should the seek fail, the run ends (exit 1) rather than skip the event: it is not committed.
+        self._consumer.seek(position)
+        log_event(
+            logger,
+            "dead_letter_failed",
+            logging.ERROR,
+            partition=partition[1],
+            offset=offset,
+            error=error,
+            failures=failures,
+            retry_in=f"{delay:g}s",
+        )
+
+    def _resume_due_retries(self) -> None:
+        if self._retries:
+            due = self._retries.take_due()
+            if due:
+                self._consumer.resume([TopicPartition(topic, number) for topic, number in due])
 
     # -- commits and rebalances ----------------------------------------------------------------
 
@@ -268,17 +263,26 @@ class Worker:
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._commit("revoke")
-        self._commits.forget((tp.topic, tp.partition) for tp in partitions)
-        if self._health.phase != STOPPING:
-            self._health.phase = WAITING
+        self._release(partitions)
         log_event(logger, "revoked", partitions=_partitions(partitions))
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Another member owns them now: committing would overwrite its progress.
-        self._commits.forget((tp.topic, tp.partition) for tp in partitions)
+        self._release(partitions)
+        log_event(logger, "lost", logging.WARNING, partitions=_partitions(partitions))
+
+    def _release(self, partitions: list[TopicPartition]) -> None:
+        """Forget what belongs to partitions this member no longer owns, including their
+        committed-offset series: the new owner exports those."""
+        owned = [(str(tp.topic), int(tp.partition)) for tp in partitions]
+        self._commits.forget(owned)
+        held = self._retries.forget(owned)
+        if held:  # an application pause may outlive the assignment: a later owner must fetch
+            self._consumer.resume([TopicPartition(topic, number) for topic, number in held])
+        for topic, partition in owned:
+            self._metrics.committed_offset.remove(topic, str(partition))
         if self._health.phase != STOPPING:
             self._health.phase = WAITING
-        log_event(logger, "lost", logging.WARNING, partitions=_partitions(partitions))
 
     def _log_progress(self, handled: int, seconds: float) -> None:
         log_event(

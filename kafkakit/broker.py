@@ -7,9 +7,9 @@ instead of librdkafka's endless background retries.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
@@ -18,6 +18,8 @@ from confluent_kafka.cimpl import NewTopic
 from kafkakit.clients import confluent_config
 from kafkakit.profiles import ConnectionProfile
 from kafkakit.secrets import redact
+
+Client = TypeVar("Client")
 
 
 class BrokerError(RuntimeError):
@@ -55,6 +57,22 @@ def _explain(bootstrap: str, errors: list[KafkaError], timeout: float, hints: Co
     return f"cannot reach Kafka at {bootstrap} within {timeout:g}s: {hints.address} ({detail})"
 
 
+def create_client(
+    factory: Callable[[dict[str, Any]], Client],
+    config: Mapping[str, Any],
+    hints: ConnectHints = ConnectHints(),
+) -> Client:
+    """`factory(config)` (Producer, Consumer, AdminClient), with a configuration librdkafka refuses
+    (e.g. a CA file that is not PEM) reported as a one-line BrokerError instead of a traceback."""
+    try:
+        return factory(dict(config))
+    except KafkaException as error:
+        cause = error.args[0]
+        detail = redact(cause.str() if isinstance(cause, KafkaError) else str(error))
+        hint = hints.tls if "ssl" in detail.lower() else "check the connection options"
+        raise BrokerError(f"cannot create the Kafka client: {hint} ({detail})", fatal=True) from None
+
+
 def connect_admin(
     profile: ConnectionProfile,
     timeout: float = 15.0,
@@ -67,9 +85,11 @@ def connect_admin(
     errors: list[KafkaError] = []
     settings: dict[str, Any] = dict(config) if config is not None else confluent_config(profile, "admin")
     settings["error_cb"] = errors.append
-    # Reconnect attempts would otherwise print to stderr; failures reach us through error_cb.
+    # Reconnect attempts would otherwise be logged; failures reach us through error_cb.
     settings["log_level"] = 0
-    admin = AdminClient(settings)
+    # The existence checks below must never make the broker create a topic.
+    settings.setdefault("allow.auto.create.topics", False)
+    admin = create_client(AdminClient, settings, hints)
     deadline = time.monotonic() + timeout
     while True:
         remaining = deadline - time.monotonic()
@@ -86,7 +106,8 @@ def connect_admin(
 
 
 def topic_partitions(admin: AdminClient, topic: str, timeout: float = 10.0) -> int:
-    """Partition count of `topic`, or 0 when it does not exist."""
+    """Partition count of `topic`, or 0 when it does not exist. The metadata request asks for
+    auto-creation only if `admin` was built with allow.auto.create.topics (connect_admin: never)."""
     metadata = admin.list_topics(topic=topic, timeout=timeout).topics.get(topic)
     if metadata is None or metadata.error is not None:
         return 0

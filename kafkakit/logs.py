@@ -14,18 +14,35 @@ from typing import Any
 from kafkakit.secrets import redact
 
 _FIELDS_ATTR = "kv_fields"
+# Characters that make a value need quotes (besides non-printable ones, which are escaped).
+_QUOTE_TRIGGERS = frozenset(' ="\\')
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """`text` with every non-printable character (CR, LF, ESC, other controls, U+2028, ...) written
+    as a Python escape, so that payloads and client errors can neither start a log line of their
+    own nor drive the terminal. Backslashes are left alone: this is for reading, not decoding."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    return _ESCAPES.get(ch) or ch.encode("unicode_escape").decode("ascii")
 
 
 def _quote(value: object) -> str:
-    text = str(value)
-    if text == "" or any(ch in text for ch in ' ="\n\t'):
-        escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
-    return text
+    # Redacted per value, before escaping: a secret containing `"` or `\` still matches.
+    text = redact(str(value))
+    if text and text.isprintable() and _QUOTE_TRIGGERS.isdisjoint(text):
+        return text
+    # Backslashes and quotes first, so that shlex.split reads the value back; then the escapes.
+    return '"' + printable(text.replace("\\", "\\\\").replace('"', '\\"')) + '"'
 
 
 class KeyValueFormatter(logging.Formatter):
-    """Formats records as `ts=.. level=.. logger=.. event=.. k=v ...`; redacts secrets last."""
+    """Formats records as `ts=.. level=.. logger=.. event=.. k=v ...`; every value is redacted."""
 
     def format(self, record: logging.LogRecord) -> str:
         moment = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
@@ -39,7 +56,7 @@ class KeyValueFormatter(logging.Formatter):
         parts.extend(f"{key}={_quote(value)}" for key, value in fields.items())
         if record.exc_info:
             parts.append(f"error={_quote(self.formatException(record.exc_info))}")
-        return redact(" ".join(parts))
+        return " ".join(parts)
 
 
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:

@@ -17,6 +17,7 @@ PROFILE_KINDS = ("plaintext", "sasl_plain", "sasl_ssl", "scram", "eventhubs")
 SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 EVENTHUBS_USERNAME = "$ConnectionString"
 EVENTHUBS_KAFKA_PORT = 9093
+_MAX_PORT = 65535
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,24 @@ def _split_bootstrap(text: str) -> tuple[str, ...]:
         host, sep, port = server.rpartition(":")
         if not sep or not host or not port.isdigit():
             raise ConfigError(f"bootstrap server {server!r} must be `host:port`")
+        if not 1 <= int(port) <= _MAX_PORT:
+            raise ConfigError(f"bootstrap server {server!r}: the port must be between 1 and {_MAX_PORT}")
     return servers
+
+
+def _check_ca_file(profile: ConnectionProfile) -> ConnectionProfile:
+    """Fail early, in the words of the setting, when TLS would need a CA file that cannot be read
+    (librdkafka would otherwise refuse to create the client with a long traceback)."""
+    if profile.uses_tls and profile.ca_file:
+        try:
+            with open(profile.ca_file, "rb"):
+                pass
+        except OSError as error:
+            raise ConfigError(
+                f"cannot read the CA file {profile.ca_file!r} ({error.strerror}): "
+                "fix --ca-file / LAGSCALE_CA_FILE"
+            ) from None
+    return profile
 
 
 def build_profile(
@@ -153,7 +171,9 @@ def build_profile(
     if kind == "scram" and scram_mechanism not in SCRAM_MECHANISMS:
         raise ConfigError(f"unknown SCRAM mechanism {scram_mechanism!r}: use {' or '.join(SCRAM_MECHANISMS)}")
     register_secret(password)
-    return ConnectionProfile(kind, servers, username, password, ca_file, scram_mechanism, tls, verify_tls)
+    return _check_ca_file(
+        ConnectionProfile(kind, servers, username, password, ca_file, scram_mechanism, tls, verify_tls)
+    )
 
 
 def _eventhubs_profile(
@@ -168,12 +188,14 @@ def _eventhubs_profile(
     register_secret(connection_string.strip())
     # An explicit endpoint wins (e.g. a private endpoint, or the local Event-Hubs-shaped listener).
     servers = _split_bootstrap(bootstrap) if bootstrap.strip() else (connection.bootstrap,)
-    return ConnectionProfile(
-        "eventhubs",
-        servers,
-        EVENTHUBS_USERNAME,
-        connection_string.strip(),
-        ca_file,
-        tls=True,
-        verify_tls=verify_tls,
+    return _check_ca_file(
+        ConnectionProfile(
+            "eventhubs",
+            servers,
+            EVENTHUBS_USERNAME,
+            connection_string.strip(),
+            ca_file,
+            tls=True,
+            verify_tls=verify_tls,
+        )
     )

@@ -1,5 +1,6 @@
 """`python -m producer` runs the same command as `lagscale produce`."""
 
+from kafkakit.cli_options import run_command
 from producer.cli import produce
 
-produce(prog_name="python -m producer")
+run_command(produce, "python -m producer")

@@ -3,32 +3,42 @@
 from __future__ import annotations
 
 import logging
-import signal
-import sys
-import threading
 from typing import Any
 
 import click
 
 from kafkakit import envvars
 from kafkakit.broker import BrokerError, connect_admin, ensure_topic
-from kafkakit.cli_options import connection_options, profile_from_options
-from kafkakit.clients import confluent_config
+from kafkakit.cli_options import (
+    CONNECT_TIMEOUT,
+    PROGRESS_INTERVAL,
+    Number,
+    connection_options,
+    profile_from_options,
+    required_text,
+    seconds_option,
+)
 from kafkakit.logs import configure_logging, log_event
+from kafkakit.signals import stop_on_signals
 from producer.keys import KEY_STRATEGIES
 from producer.loop import ProduceSettings, ProduceSummary, run_producer
-from producer.sender import CLIENTS, FAST_START, make_sender
+from producer.sender import CLIENTS, make_sender
 
 logger = logging.getLogger("producer")
 
 
 @click.command("produce", context_settings={"help_option_names": ["-h", "--help"]})
 @connection_options
-@click.option("--topic", envvar=envvars.TOPIC, required=True, help="Topic (Event Hub) to write to.")
+@click.option(
+    "--topic",
+    envvar=envvars.TOPIC,
+    callback=required_text("topic name"),
+    help="Topic (Event Hub) to write to.",
+)
 @click.option(
     "--rate",
     envvar="LAGSCALE_RATE",
-    type=click.FloatRange(min=0),
+    type=Number(0, "events per second"),
     default=0.0,
     show_default=True,
     help="Events per second; 0 = as fast as possible.",
@@ -80,21 +90,15 @@ logger = logging.getLogger("producer")
     show_default=True,
     help="Partitions for --create-topic.",
 )
-@click.option(
-    "--connect-timeout",
-    envvar="LAGSCALE_CONNECT_TIMEOUT",
-    type=click.FloatRange(min=1),
+@CONNECT_TIMEOUT
+@seconds_option(
+    "--flush-timeout",
+    "LAGSCALE_FLUSH_TIMEOUT",
     default=10.0,
-    show_default=True,
-    help="Seconds to wait for the broker before giving up.",
+    minimum=0,
+    help="On exit, wait this long for undelivered events (keep it below the pod's grace period).",
 )
-@click.option(
-    "--progress-interval",
-    type=click.FloatRange(min=0.1),
-    default=5.0,
-    show_default=True,
-    help="Seconds between progress lines.",
-)
+@PROGRESS_INTERVAL
 @click.option("-v", "--verbose", envvar="LAGSCALE_VERBOSE", is_flag=True, help="Log every delivered event.")
 def produce(**options: Any) -> None:
     """Send JSON events to a topic (Event Hubs or plain Kafka).
@@ -111,10 +115,10 @@ def produce(**options: Any) -> None:
         size=options["size"],
         burst=options["burst"],
         progress_interval=options["progress_interval"],
+        flush_timeout=options["flush_timeout"],
     )
     try:
-        admin_config = confluent_config(profile, "admin") | FAST_START
-        admin = connect_admin(profile, options["connect_timeout"], config=admin_config)
+        admin = connect_admin(profile, options["connect_timeout"])
         partitions = ensure_topic(
             admin, settings.topic, create=options["create_topic"], partitions=options["partitions"]
         )
@@ -131,18 +135,18 @@ def produce(**options: Any) -> None:
         burst=settings.burst,
         connection=profile.describe(),
     )
-    sender = make_sender(options["client"], profile, settings.topic)
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        summary = run_producer(settings, sender, stop)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        sender.close()
-    _report(summary)
+    with stop_on_signals() as stop:
+        try:
+            sender = make_sender(options["client"], profile, settings.topic, stop)
+        except BrokerError as error:
+            raise click.ClickException(str(error)) from None
+        try:
+            summary = run_producer(settings, sender, stop)
+        finally:
+            sender.close()
+        _report(summary)
     if summary.lost:
-        sys.exit(1)
+        raise click.ClickException(f"{summary.lost} of {summary.sent} events were not delivered")
 
 
 def _report(summary: ProduceSummary) -> None:

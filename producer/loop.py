@@ -14,7 +14,7 @@ from kafkakit.events import EventEncoder
 from kafkakit.logs import log_event
 from producer.keys import key_function
 from producer.rate import Pacer
-from producer.sender import Sender
+from producer.sender import DeliveryStats, Sender
 
 logger = logging.getLogger("producer")
 
@@ -37,7 +37,7 @@ class ProduceSettings:
     size: int = 0  # pad each event to this many bytes; 0 = no padding
     burst: int = 0  # events sent at once before pacing starts
     progress_interval: float = 5.0
-    flush_timeout: float = 30.0
+    flush_timeout: float = 10.0  # on exit; below Kubernetes' default 30 s grace period
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,7 @@ def run_producer(
             last_report, reported_delivered = now, delivered
     sender.flush(settings.flush_timeout)
     stats = sender.stats
+    _log_failures(stats)
     return ProduceSummary(stats.sent, stats.delivered, stats.failed, clock() - started)
 
 
@@ -120,8 +121,16 @@ def _sleep_unless_stopped(stop: threading.Event, seconds: float) -> bool:
     return True
 
 
+def _log_failures(stats: DeliveryStats) -> None:
+    """One line for all failures since the last one, with the first reason."""
+    count, first_error = stats.take_failures()
+    if count:
+        log_event(logger, "delivery_failed", logging.WARNING, events=count, first_error=first_error)
+
+
 def _log_progress(sender: Sender, rate: float) -> None:
     stats = sender.stats
+    _log_failures(stats)
     log_event(
         logger,
         "progress",

@@ -1,5 +1,6 @@
 """`python -m scaler` runs `lagscale scale` (the scaler image's entry point)."""
 
+from kafkakit.cli_options import run_command
 from scaler.cli_scale import scale
 
-scale(prog_name="python -m scaler")
+run_command(scale, "python -m scaler")

@@ -1,4 +1,5 @@
-"""`python -m consumer` against the real broker: at-least-once, shutdown, dead letters, probes."""
+"""`python -m consumer` against the real broker: at-least-once, shutdown, dead letters (and their
+retries when the dead-letter topic refuses them), probes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+from kafkakit.events import Event, encode_event
 
 if TYPE_CHECKING:
     from conftest import KafkaEndpoints
@@ -203,3 +207,64 @@ def test_missing_dead_letter_topic_is_a_warning_and_invalid_events_are_skipped(
     assert len(log_lines(result.stderr, "processed")) == 2
     assert apps.committed(group, topic) == {0: 3}
     assert f"{topic}.dlq" not in apps.kafka_topics()
+
+
+def test_a_failed_dead_letter_is_retried_and_never_committed_while_other_partitions_go_on(
+    apps: AppKit,
+    admin: AdminClient,
+    make_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    wait_until: Callable[..., None],
+    free_port: Callable[[], int],
+) -> None:
+    topic, group = make_topic("dlqretry", partitions=2), unique_name("group")
+    # The broker refuses the 1 KB poison message for this dead-letter topic (MSG_SIZE_TOO_LARGE,
+    # not retriable), until the test raises the limit.
+    dlq = make_topic("dlqretry-dlq", config={"max.message.bytes": "200"})
+    poison = b"not json " + b"x" * 1000
+    valid = [encode_event(Event.new(sequence, "test")) for sequence in range(9)]
+    apps.produce_raw(topic, [valid[0], valid[1], poison, valid[2], valid[3]], partition=0)
+    apps.produce_raw(topic, valid[4:], partition=1)
+    port = free_port()
+    app = apps.start(
+        "consumer",
+        consume_args(
+            apps, topic, group, "--process-time", "0", "--dlq-topic", dlq, "--metrics-port", str(port)
+        ),
+    )
+
+    wait_until(lambda: len(app.events("dead_letter_failed")) >= 2, 60, "two failed dead-letter attempts")
+    wait_until(lambda: apps.committed(group, topic) == {0: 2, 1: 5}, 30, "commits up to the poison message")
+    held = {line["sequence"] for line in app.events("processed")}
+    assert held == {str(sequence) for sequence in (0, 1, 4, 5, 6, 7, 8)}  # partition 1 went on
+    failed = app.events("dead_letter_failed")
+    assert [(line["offset"], line["retry_in"]) for line in failed[:2]] == [("2", "1s"), ("2", "2s")]
+    assert "too large" in failed[0]["error"].lower()
+    assert (
+        metric(
+            http_get(f"http://127.0.0.1:{port}/metrics")[1], "lagscale_consumer_dead_letter_failures_total"
+        )
+        >= 2
+    )
+    assert apps.end_offsets(dlq) == {0: 0}
+
+    raised = ConfigResource(
+        ResourceType.TOPIC,
+        dlq,
+        incremental_configs=[
+            ConfigEntry("max.message.bytes", "1048588", incremental_operation=AlterConfigOpType.SET)
+        ],
+    )
+    for future in admin.incremental_alter_configs([raised]).values():
+        future.result(timeout=30)
+
+    wait_until(
+        lambda: apps.committed(group, topic) == {0: 5, 1: 5}, 60, "the poison dead-lettered, then committed"
+    )
+    assert [m.value() for m in apps.read_all(dlq)] == [poison]
+    app.process.send_signal(signal.SIGTERM)
+    assert app.wait(15) == 0, app.log()
+    processed = sorted(int(line["sequence"]) for line in app.events("processed"))
+    assert processed == list(range(9))  # every valid event once: none lost, none repeated
+    summary = app.events("summary")[-1]
+    assert (summary["processed"], summary["failed"], summary["dead_lettered"]) == ("9", "1", "1")

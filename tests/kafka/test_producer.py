@@ -9,11 +9,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
+from confluent_kafka.admin import AdminClient
 
 if TYPE_CHECKING:
     from conftest import KafkaEndpoints
 
-    from tests.kafka.conftest import AppKit
+    from tests.kafka.conftest import AppKit, RunningApp
 
 pytestmark = pytest.mark.kafka
 
@@ -149,3 +150,40 @@ def test_eventhubs_profile_with_the_tutorial_env_vars(
     assert "profile=eventhubs" in result.stderr
     assert "SharedAccessKey=" not in result.stderr.replace("SharedAccessKey=***", "")
     assert len(apps.read_all(topic)) == 10
+
+
+def test_a_stop_request_ends_the_wait_for_a_full_queue_and_the_lost_events_fail_the_run(
+    apps: AppKit, admin: AdminClient, make_topic: Callable[..., str], wait_until: Callable[..., None]
+) -> None:
+    topic = make_topic("stuck")
+    args = apps.plain("--topic", topic, "--flush-timeout", "2", "--progress-interval", "0.2")
+    app = apps.start("producer", args)
+    wait_until(lambda: bool(app.events("progress")), 30, "the producer to report progress")
+    # Like a broker that is down: librdkafka keeps retrying the deleted topic's events for about
+    # 30 s (topic.metadata.propagation.max.ms), so the local queue fills up and stays full.
+    admin.delete_topics([topic])[topic].result(timeout=30)
+    wait_until(lambda: _blocked(app), 20, "the producer to block on a full queue")
+
+    started = time.monotonic()
+    app.process.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    app.process.send_signal(signal.SIGTERM)  # during the flush: must not cut the summary short
+
+    assert app.wait(30) == 1, app.log()
+    assert time.monotonic() - started < 10, app.log()  # --flush-timeout 2, not ~30 s of retries
+    summary = app.events("summary")[-1]
+    assert int(summary["lost"]) > 0
+    lines = app.log().splitlines()
+    assert lines[-1] == f"error: {summary['lost']} of {summary['sent']} events were not delivered"
+    assert all(line.startswith("ts=") for line in lines[:-1]), app.log()  # no raw librdkafka lines
+    failures = app.events("delivery_failed")
+    assert sum(int(line["events"]) for line in failures) == int(summary["failed"])
+    assert len(failures) <= 3  # aggregated, not one line per event
+    assert topic not in apps.kafka_topics()  # and never auto-created again
+
+
+def _blocked(app: RunningApp) -> bool:
+    """No progress line for a second: the loop waits inside send()."""
+    last = app.events("progress")[-1]["ts"]
+    time.sleep(1)
+    return app.events("progress")[-1]["ts"] == last

@@ -1,11 +1,13 @@
-"""Bad input to `python -m producer` / `python -m consumer`: one clear `Error:` line that says what
-to change, a non-zero exit, and no secret in the output."""
+"""Bad input to `python -m producer` / `python -m consumer`: stderr is exactly one line,
+`error: <what to change>`, the exit code is 2 for usage errors and 1 for runtime ones, and no
+secret is in the output."""
 
 from __future__ import annotations
 
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.kafka
 
 SECRET_KEY = "S3cretKeyValue0123456789abcdefghijklmnopqrs="
+SASL_SSL = ["--profile", "sasl_ssl", "--bootstrap", "h:1", "--username", "u", "--password", "p"]
 APPS = {
     "producer": ["--topic", "t", "--count", "1"],
     "consumer": ["--topic", "t", "--group", "g", "--max-events", "1"],
@@ -25,10 +28,11 @@ APPS = {
 
 
 def error_line(output: str) -> str:
-    """The single `Error:` line. librdkafka's own `%N|...` log lines are ignored here."""
-    lines = [line for line in output.splitlines() if line.startswith("Error:")]
-    assert len(lines) == 1, output
-    return lines[0]
+    """The whole of stderr, which must be one `error: ...` line (no usage block, no log lines)."""
+    assert output.startswith("error: "), output
+    assert output.count("\n") == 1, output
+    assert output.endswith("\n"), output
+    return output.rstrip("\n")
 
 
 @pytest.mark.parametrize("app", list(APPS))
@@ -58,6 +62,15 @@ def error_line(output: str) -> str:
         ),
         pytest.param({}, ["--profile", "sasl_plain", "--bootstrap", "h:1"], "needs --username", id="no-user"),
         pytest.param({}, ["--bootstrap", "no-port"], "must be `host:port`", id="bad-bootstrap"),
+        pytest.param({}, ["--bootstrap", "h:0"], "port must be between 1 and 65535", id="port-0"),
+        pytest.param({}, ["--bootstrap", "h:70000"], "port must be between 1 and 65535", id="port-70000"),
+        pytest.param(
+            {},
+            [*SASL_SSL, "--ca-file", "/nonexistent/ca.pem"],
+            "cannot read the CA file '/nonexistent/ca.pem' (No such file or directory): "
+            "fix --ca-file / LAGSCALE_CA_FILE",
+            id="missing-ca-file",
+        ),
     ],
 )
 def test_bad_configuration_is_one_clear_line(
@@ -65,7 +78,7 @@ def test_bad_configuration_is_one_clear_line(
 ) -> None:
     result = apps.run(app, [*APPS[app], *args], env=apps.env(**env))
 
-    assert result.returncode == 2
+    assert result.returncode == 2, result.stderr
     assert expected in error_line(result.stderr)
     assert SECRET_KEY not in result.stdout + result.stderr
 
@@ -73,12 +86,20 @@ def test_bad_configuration_is_one_clear_line(
 @pytest.mark.parametrize(
     ("app", "args", "expected"),
     [
-        ("producer", ["--rate", "fast"], "Invalid value for '--rate': 'fast' is not a valid float"),
-        ("producer", ["--rate", "-1"], "Invalid value for '--rate'"),
+        (
+            "producer",
+            ["--rate", "fast"],
+            "error: --rate must be a number of events per second ≥ 0 (got 'fast')",
+        ),
+        ("producer", ["--rate", "-1"], "--rate must be a number of events per second ≥ 0"),
+        ("producer", ["--flush-timeout", "soon"], "--flush-timeout must be a number of seconds ≥ 0"),
         ("producer", ["--key", "hash"], "Invalid value for '--key'"),
         ("producer", ["--client", "sarama"], "Invalid value for '--client'"),
-        ("consumer", ["--process-time", "slow"], "Invalid value for '--process-time'"),
-        ("consumer", ["--commit-interval", "0.1"], "Invalid value for '--commit-interval'"),
+        ("producer", ["--topic", ""], "--topic must not be empty"),
+        ("consumer", ["--process-time", "slow"], "--process-time must be a number of seconds ≥ 0"),
+        ("consumer", ["--commit-interval", "0.1"], "--commit-interval must be a number of seconds ≥ 0.25"),
+        ("consumer", ["--progress-interval", "0"], "--progress-interval must be a number of seconds ≥ 0.1"),
+        ("consumer", ["--group", ""], "--group must not be empty: pass the consumer group id or set "),
     ],
 )
 def test_bad_numbers_and_choices_are_rejected(app: str, args: list[str], expected: str, apps: AppKit) -> None:
@@ -86,6 +107,50 @@ def test_bad_numbers_and_choices_are_rejected(app: str, args: list[str], expecte
 
     assert result.returncode == 2
     assert expected in error_line(result.stderr)
+
+
+def test_a_missing_group_names_the_tutorials_variable(apps: AppKit) -> None:
+    result = apps.run("consumer", apps.plain("--topic", "t"))
+
+    assert result.returncode == 2
+    assert error_line(result.stderr) == (
+        "error: missing --group: pass --group <consumer group id> or set KAFKA_EVENTHUB_CONSUMER_GROUP"
+    )
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "expected"),
+    [
+        ("lagscale", ["produce", "--topic", "t", "--rate", "fast"], "--rate must be a number"),
+        ("lagscale", ["consume", "--topic", "t"], "missing --group"),
+        ("lagscale", ["no-such-command"], "No such command 'no-such-command'"),
+        ("scaler", ["--no-such-flag"], "No such option '--no-such-flag'"),
+    ],
+)
+def test_every_entry_point_reports_usage_errors_in_one_line(
+    module: str, args: list[str], expected: str, apps: AppKit
+) -> None:
+    result = apps.run(module, args)
+
+    assert result.returncode == 2
+    assert expected in error_line(result.stderr)
+
+
+@pytest.mark.parametrize("app", list(APPS))
+def test_a_ca_file_librdkafka_refuses_is_one_line_not_a_traceback(
+    app: str, apps: AppKit, kafka: KafkaEndpoints, tmp_path: Path
+) -> None:
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("not a certificate\n")
+    env = apps.env(KAFKA_EVENTHUB_CONNECTION_STRING=kafka.eventhubs_connection_string)
+    args = ["--bootstrap", kafka.bootstrap_ssl, "--ca-file", str(garbage), *APPS[app]]
+
+    result = apps.run(app, args, env=env, timeout=30)
+
+    assert result.returncode == 1
+    line = error_line(result.stderr)
+    assert "cannot create the Kafka client: check --ca-file" in line
+    assert "ssl.ca.location" in line
 
 
 @pytest.mark.parametrize("app", list(APPS))

@@ -1,7 +1,8 @@
 import io
 import logging
+import shlex
 
-from kafkakit.logs import configure_logging, log_event
+from kafkakit.logs import configure_logging, log_event, printable
 from kafkakit.secrets import register_secret
 
 
@@ -25,3 +26,31 @@ def test_registered_secrets_and_sas_keys_are_redacted():
     assert "hunter2" not in line
     assert "abc=" not in line
     assert "***" in line
+
+
+def test_control_characters_cannot_start_a_line_or_reach_the_terminal():
+    line = _capture(payload="ok\r\nts=forged level=error\x1b[31m\u2028end", tab="a\tb")
+    assert line.count("\n") == 0
+    for raw in ("\r", "\x1b", "\u2028"):
+        assert raw not in line
+    assert 'payload="ok\\r\\nts=forged level=error\\x1b[31m\\u2028end"' in line
+    assert 'tab="a\\tb"' in line
+
+
+def test_quoted_values_read_back_with_shlex():
+    fields = {"path": "C:\\temp", "quote": 'say "hi"', "plain": "x"}
+    line = _capture(**fields)
+    parsed = dict(item.partition("=")[::2] for item in shlex.split(line))
+    assert {key: parsed[key] for key in fields} == fields
+
+
+def test_a_secret_with_quotes_is_still_redacted():
+    register_secret('pa"ss\\word')
+    line = _capture(error='login with pa"ss\\word refused')
+    assert "pa" + '\\"' not in line
+    assert 'error="login with *** refused"' in line
+
+
+def test_printable_escapes_only_what_is_not_printable():
+    assert printable("plain text ü €") == "plain text ü €"
+    assert printable("a\nb\x00c\x7f") == "a\\nb\\x00c\\x7f"

@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 
 from kafkakit.clients import confluent_config, kafka_python_config
@@ -98,8 +100,10 @@ def test_profile_kinds_map_to_protocol_and_mechanism(kind, tls, protocol, mechan
     assert kafka_python_config(profile, "consumer")["security_protocol"] == protocol
 
 
-def test_eventhubs_client_configs_follow_microsoft_recommendations():
-    profile = build_profile("eventhubs", connection_string=CONNECTION_STRING, ca_file="/ca.pem")
+def test_eventhubs_client_configs_follow_microsoft_recommendations(tmp_path):
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text("-----BEGIN CERTIFICATE-----\n")
+    profile = build_profile("eventhubs", connection_string=CONNECTION_STRING, ca_file=str(ca_file))
     producer = confluent_config(profile, "producer")
     consumer = confluent_config(profile, "consumer")
     assert producer["request.timeout.ms"] == 60_000
@@ -107,7 +111,7 @@ def test_eventhubs_client_configs_follow_microsoft_recommendations():
     assert producer["socket.keepalive.enable"] is True
     assert consumer["session.timeout.ms"] == 30_000
     assert consumer["enable.ssl.certificate.verification"] is True
-    assert consumer["ssl.ca.location"] == "/ca.pem"
+    assert consumer["ssl.ca.location"] == str(ca_file)
     python_producer = kafka_python_config(profile, "producer")
     assert python_producer["max_request_size"] < 1_046_528
     assert python_producer["sasl_plain_username"] == "$ConnectionString"
@@ -117,3 +121,32 @@ def test_eventhubs_client_configs_follow_microsoft_recommendations():
 def test_tls_without_a_ca_file_probes_the_system_store():
     profile = build_profile("sasl_ssl", bootstrap="h:1", username="u", password="p")
     assert confluent_config(profile, "admin")["ssl.ca.location"] == "probe"
+
+
+@pytest.mark.parametrize("role", ["producer", "consumer", "admin"])
+@pytest.mark.parametrize("kind", ["plaintext", "eventhubs"])
+def test_every_role_refuses_auto_creation_and_logs_through_our_formatter(kind, role):
+    profile = build_profile(kind, bootstrap="h:1", connection_string=CONNECTION_STRING)
+    config = confluent_config(profile, role)
+    # librdkafka's default for producer-type handles (AdminClient too) is True.
+    assert config["allow.auto.create.topics"] is False
+    assert config["logger"] is logging.getLogger("librdkafka")
+    assert callable(config["error_cb"])
+    assert config["reconnect.backoff.ms"] == 22
+
+
+@pytest.mark.parametrize("server", ["h:0", "h:65536", "h:70000"])
+def test_ports_outside_1_to_65535_are_rejected(server):
+    with pytest.raises(ConfigError, match=f"'{server}': the port must be between 1 and 65535"):
+        build_profile("plaintext", bootstrap=server)
+    assert build_profile("plaintext", bootstrap="h:1,h:65535").bootstrap_servers == ("h:1", "h:65535")
+
+
+def test_an_unreadable_ca_file_is_reported_with_the_setting_to_fix(tmp_path):
+    missing = tmp_path / "missing.pem"
+    with pytest.raises(ConfigError, match=r"cannot read the CA file .* fix --ca-file / LAGSCALE_CA_FILE"):
+        build_profile("eventhubs", connection_string=CONNECTION_STRING, ca_file=str(missing))
+    with pytest.raises(ConfigError, match="Is a directory"):
+        build_profile("sasl_ssl", bootstrap="h:1", username="u", password="p", ca_file=str(tmp_path))
+    # Without TLS the CA file is never read, so it is not checked either.
+    assert build_profile("plaintext", bootstrap="h:1", ca_file=str(missing)).ca_file == str(missing)

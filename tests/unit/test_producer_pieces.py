@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections.abc import Sequence
@@ -163,3 +164,26 @@ def test_failures_only_reporting_counts_what_left_the_queue_as_delivered() -> No
     assert (stats.delivered, stats.pending) == (5, 4)
     stats.record_settled(in_flight=0)
     assert (stats.delivered, stats.failed, stats.pending) == (9, 1, 0)
+
+
+def test_failures_are_logged_once_per_interval_with_the_first_reason(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sender = RecordingSender(fail_every=1)  # a dead broker: every event fails
+
+    with caplog.at_level(logging.WARNING, logger="producer"):
+        summary = run_producer(ProduceSettings(topic="t", count=2500), sender, threading.Event())
+
+    assert summary.failed == 2500
+    lines = [record for record in caplog.records if record.getMessage() == "delivery_failed"]
+    fields = [getattr(record, "kv_fields", None) for record in lines]
+    assert fields == [{"events": 2500, "first_error": "broker said no"}]
+
+
+def test_take_failures_resets_the_interval_but_not_the_total() -> None:
+    stats = DeliveryStats()
+    stats.record_failed("first", 3)
+    stats.record_failed("second")
+    assert stats.take_failures() == (4, "first")
+    assert stats.take_failures() == (0, "")
+    assert stats.failed == 4
