@@ -45,10 +45,11 @@ render: setup
 images: setup
 	scripts/images build
 
+# Benchmarks (not tests): each writes its table into docs/benchmarks.md. They use the running
+# broker, or start one (scripts/kafka up) and leave it running for the next run.
 bench: setup
-	scripts/kafka up
-	$(PY) bench/bench_clients.py
-	$(PY) bench/bench_evaluation.py
+	$(PY) bench/bench_clients.py --update-docs docs/benchmarks.md
+	$(PY) bench/bench_evaluation.py --update-docs docs/benchmarks.md
 
 # The real KEDA operator (built from its Go module on first use by scripts/keda) against the local
 # broker and control plane; see docs/keda-e2e.md. Also part of `make test`'s e2e tier.

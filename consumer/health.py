@@ -18,9 +18,10 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     generate_latest,
 )
+
+from consumer.event_histogram import EventHistogram
 
 WAITING = "waiting_for_assignment"
 ASSIGNED = "assigned"
@@ -75,9 +76,10 @@ class ConsumerMetrics:
             "Dead-letter writes that failed (the event is retried, not committed).",
             registry=self.registry,
         )
-        self.processing_seconds = Histogram(
-            "lagscale_consumer_processing_seconds", "Time spent per event.", registry=self.registry
+        self.processing_seconds = EventHistogram(
+            "lagscale_consumer_processing_seconds", "Time spent per event."
         )
+        self.registry.register(self.processing_seconds)
         self.committed_offset = Gauge(
             "lagscale_consumer_committed_offset",
             "Last offset committed by this member.",

@@ -127,17 +127,20 @@ class Worker:
         # Keyed by the client's (topic, partition) as is: converting them costs per event.
         done: dict[tuple[str | None, int | None], int | None] = {}  # last committable offset
         held_back: set[tuple[str | None, int | None]] = set()  # the rest comes again after the retry
+        # Looked up once per batch: per event they cost a tenth of decoding it.
+        stopping, limit = self._stop.is_set, self._settings.max_events
+        debug = logger.isEnabledFor(logging.DEBUG)
         try:
             for message in messages:
                 key = (message.topic(), message.partition())
                 if held_back and key in held_back:
                     continue
-                handled = self._handle(message)
+                handled = self._handle(message, debug)
                 if handled is _Handled.DONE:
                     done[key] = message.offset()
                 elif handled is _Handled.HELD_BACK:
                     held_back.add(key)
-                if self._done():
+                if stopping() or (limit and self._processed + self._failed >= limit):
                     break
         finally:  # a fatal error still lets the shutdown commit cover what was handled
             for (topic, number), offset in done.items():
@@ -152,11 +155,10 @@ class Worker:
             # Each event is observed with the batch's average: exact when a batch is one event
             # (the tutorial's 2 s of work), and no clock reads per event when work is free.
             per_event = (self._last_event_at - started) / (self._handled - handled_before)
-            for _ in range(processed):
-                self._metrics.processing_seconds.observe(per_event)
+            self._metrics.processing_seconds.observe_many(per_event, processed)
 
-    def _handle(self, message: Message) -> _Handled:
-        """Process or dead-letter one message."""
+    def _handle(self, message: Message, debug: bool = False) -> _Handled:
+        """Process or dead-letter one message; `debug` logs each processed event."""
         error = message.error()
         if error is not None:
             if error.fatal():
@@ -170,7 +172,7 @@ class Worker:
         if self._settings.process_time:
             time.sleep(self._settings.process_time)  # the tutorial's "work"
         self._processed += 1
-        if logger.isEnabledFor(logging.DEBUG):
+        if debug:
             log_event(
                 logger,
                 "processed",

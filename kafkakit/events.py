@@ -12,8 +12,10 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
+
+import orjson
 
 _FIELDS = ("id", "sequence", "time", "producer")
 # Bytes of `,"padding":""` that the padding field adds before its content.
@@ -23,15 +25,16 @@ _ID_PREFIX_CHARS = 24
 _ID_SEQUENCE_MASK = (1 << 48) - 1
 # Sequence numbers have at most this many digits (a 64-bit counter).
 _MAX_SEQUENCE_DIGITS = 20
-_parse_json = json.JSONDecoder().decode
 
 
 class InvalidEventError(ValueError):
     """Bytes that are not a valid event; the message says what is wrong."""
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
+    """Immutable; a NamedTuple because a frozen dataclass took 0.5 µs to build, a third of the
+    consumer's cost per event."""
+
     id: str
     sequence: int
     time: str
@@ -106,8 +109,8 @@ def decode_event(data: bytes | None) -> Event:
     if data is None:
         raise InvalidEventError("empty message (no value)")
     try:
-        body = _parse_json(data.decode())  # decoding first skips json.loads' encoding detection
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        body = orjson.loads(data)  # ~0.4 µs for a 200-byte event, json.loads ~1.9 µs
+    except orjson.JSONDecodeError as error:  # invalid UTF-8 too
         raise InvalidEventError(f"not JSON: {error}") from None
     if not isinstance(body, dict):
         raise InvalidEventError(f"expected a JSON object, got {type(body).__name__}")

@@ -68,7 +68,7 @@ def run_producer(
     clock: Callable[[], float] = time.monotonic,
 ) -> ProduceSummary:
     """Produce until done or stopped; always flushes. Returns what happened."""
-    make_key = key_function(settings.key)
+    make_keys = key_function(settings.key)
     encoder = EventEncoder(producer_name(), settings.size)
     pacer = Pacer(settings.rate, clock)
     started = last_report = clock()
@@ -82,7 +82,7 @@ def run_producer(
                 break
             chunk = 1
         numbers = range(sequence, sequence + chunk)
-        sender.send(list(zip(map(make_key, numbers), encoder.encode(numbers), strict=True)))
+        sender.send(make_keys(numbers), encoder.encode(numbers))
         sequence += chunk
         sender.serve()
         now = clock()

@@ -44,8 +44,6 @@ _CONFLUENT_PRODUCER: dict[str, Any] = {
 # Delivery errors of events that flush() gave up on and purged.
 _PURGED = (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT)
 
-KeyValue = tuple[bytes | None, bytes]  # one event: its key and its value
-
 
 @dataclass
 class DeliveryStats:
@@ -100,8 +98,9 @@ class Sender(Protocol):
 
     stats: DeliveryStats
 
-    def send(self, events: Sequence[KeyValue]) -> None:
-        """Hand events to the client in order (asynchronous; the outcomes land in `stats`)."""
+    def send(self, keys: Sequence[bytes | None], values: Sequence[bytes]) -> None:
+        """Hand events (keys[i], values[i]) to the client in order (asynchronous; the outcomes
+        land in `stats`)."""
 
     def serve(self) -> None:
         """Give the client a chance to run delivery callbacks without blocking."""
@@ -145,13 +144,13 @@ class ConfluentSender:
         else:
             self.stats.record_delivered(message.value(), message.partition(), message.offset())
 
-    def send(self, events: Sequence[KeyValue]) -> None:
+    def send(self, keys: Sequence[bytes | None], values: Sequence[bytes]) -> None:
         """One produce() call per event: produce_batch() measured no faster (it needs a dict per
         event) and reports failures per dict, so the simple loop stays."""
-        self.stats.record_sent(len(events))
+        self.stats.record_sent(len(values))
         produce, topic = self._producer.produce, self._topic  # bound once: this loop is the hot path
-        remaining = iter(events)
-        for key, value in remaining:
+        remaining = zip(values, keys, strict=True)
+        for value, key in remaining:
             try:
                 produce(topic, value, key)
             except BufferError:
@@ -205,8 +204,8 @@ class KafkaPythonSender:
         self._topic = topic
         self.stats = DeliveryStats()
 
-    def send(self, events: Sequence[KeyValue]) -> None:
-        for key, value in events:
+    def send(self, keys: Sequence[bytes | None], values: Sequence[bytes]) -> None:
+        for key, value in zip(keys, values, strict=True):
             self._send_one(key, value)
 
     def _send_one(self, key: bytes | None, value: bytes) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from confluent_kafka import TopicPartition
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from consumer.commits import CommitTracker
 from consumer.deadletter import DeadLetterOutcome, DeadLetterResult, default_dlq_topic, preview
+from consumer.event_histogram import EventHistogram
 from consumer.health import ASSIGNED, STOPPING, WAITING, ConsumerMetrics, HealthState
 from consumer.retry import DeadLetterRetries
 from consumer.settings import ConsumeSettings
@@ -277,3 +280,29 @@ def test_revoked_and_lost_partitions_drop_their_gauges_and_retries() -> None:
     assert 'partition="0"' not in metrics
     assert 'partition="2"' not in metrics
     assert not worker._retries
+
+
+def test_event_histogram_adds_many_observations_at_once_like_prometheus() -> None:
+    ours_registry, reference_registry = CollectorRegistry(), CollectorRegistry()
+    ours = EventHistogram("work_seconds", "Work.")
+    ours_registry.register(ours)
+    reference = Histogram("work_seconds", "Work.", registry=reference_registry)
+    for value, count in ((0.004, 3), (0.005, 2), (0.3, 1), (2.0, 4), (99.0, 1), (0.1, 0)):
+        ours.observe_many(value, count)
+        for _ in range(count):
+            reference.observe(value)
+
+    def samples(registry: CollectorRegistry) -> dict[tuple[str, str], float]:
+        text = generate_latest(registry).decode()
+        return {
+            (sample.name, sample.labels.get("le", "")): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if not sample.name.endswith("_created")  # prometheus_client's own start timestamp
+        }
+
+    ours_samples, reference_samples = samples(ours_registry), samples(reference_registry)
+    assert ours_samples.keys() == reference_samples.keys()
+    for key, value in reference_samples.items():
+        assert ours_samples[key] == pytest.approx(value), key
+    assert ours_samples[("work_seconds_count", "")] == 11
