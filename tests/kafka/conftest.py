@@ -114,9 +114,10 @@ class AppKit:
         """Connection options for the PLAINTEXT listener followed by `args`."""
         return ["--bootstrap", self.kafka.bootstrap, *args]
 
-    def produce_events(self, topic: str, count: int) -> set[str]:
+    def produce_events(self, topic: str, count: int, client: str = "confluent") -> set[str]:
         """Produce `count` events with our producer; returns their ids as the producer logged them."""
-        result = self.run("producer", self.plain("--topic", topic, "--count", str(count), "--verbose"))
+        args = self.plain("--topic", topic, "--count", str(count), "--verbose", "--client", client)
+        result = self.run("producer", args)
         assert result.returncode == 0, result.stderr
         ids = {json.loads(line["message"])["id"] for line in parse_log_lines(result.stderr, "sent")}
         assert len(ids) == count

@@ -33,11 +33,16 @@ def consume_args(apps: AppKit, topic: str, group: str, *extra: str) -> list[str]
     return apps.plain("--topic", topic, "--group", group, "--verbose", "--commit-interval", "0.5", *extra)
 
 
+@pytest.mark.parametrize("client", ["confluent", "kafka-python"])
 def test_round_trip_processes_and_commits_every_event(
-    apps: AppKit, make_topic: Callable[..., str], unique_name: Callable[[str], str], log_lines: LogLines
+    client: str,
+    apps: AppKit,
+    make_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    log_lines: LogLines,
 ) -> None:
     topic, group = make_topic("roundtrip", partitions=3), unique_name("group")
-    produced = produce(apps, topic, 60)
+    produced = apps.produce_events(topic, 60, client)
 
     result = apps.run(
         "consumer", consume_args(apps, topic, group, "--process-time", "0", "--max-events", "60")
@@ -61,11 +66,16 @@ def test_sigterm_finishes_the_event_commits_and_a_second_member_resumes(
     produced = produce(apps, topic, 20)
     first = apps.start("consumer", consume_args(apps, topic, group, "--process-time", "1"))
     wait_until(lambda: len(first.events("processed")) >= 3, 60, "the first consumer to process 3 events")
+    # Signal just after an event is done, so the next one is in progress (about 1 s of work left).
+    before = len(first.events("processed"))
+    wait_until(lambda: len(first.events("processed")) > before, 10, "the next event to be processed")
+    done_at_signal = len(first.events("processed"))
 
     first.process.send_signal(signal.SIGTERM)
 
     assert first.wait(15) == 0, first.log()
     done_first = [line["id"] for line in first.events("processed")]
+    assert len(done_first) == done_at_signal + 1  # the event in progress was finished, no other
     committed = sum(max(0, offset) for offset in apps.committed(group, topic).values())
     assert committed == len(done_first) < 20
     remaining = 20 - len(done_first)
@@ -77,6 +87,34 @@ def test_sigterm_finishes_the_event_commits_and_a_second_member_resumes(
     assert set(done_first).isdisjoint(done_second)
     assert sorted(done_first + done_second) == sorted(produced)
     assert apps.committed(group, topic) == apps.end_offsets(topic)
+
+
+def test_a_member_joining_mid_run_takes_over_partitions_without_reprocessing(
+    apps: AppKit,
+    make_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    wait_until: Callable[..., None],
+) -> None:
+    """The rebalance callbacks commit what is done: after the second member joins, neither
+    processes an event the other already did (at-least-once allows it; the revoke commit avoids it)."""
+    topic, group = make_topic("rebalance", partitions=4), unique_name("group")
+    produced = produce(apps, topic, 80)
+    args = consume_args(apps, topic, group, "--process-time", "0.1", "--commit-interval", "5")
+    first = apps.start("consumer", args)
+    wait_until(lambda: len(first.events("processed")) >= 10, 60, "the first member to process 10 events")
+    second = apps.start("consumer", args)
+    wait_until(
+        lambda: second.events("assigned") and second.events("processed"), 60, "the second member to work"
+    )
+    wait_until(lambda: apps.committed(group, topic) == apps.end_offsets(topic), 90, "every event committed")
+    for member in (first, second):
+        member.process.send_signal(signal.SIGTERM)
+        assert member.wait(15) == 0, member.log()
+
+    revoked = first.events("revoked")
+    assert revoked, first.log()  # the first member gave partitions up, committing them first
+    done = [line["id"] for member in (first, second) for line in member.events("processed")]
+    assert sorted(done) == sorted(produced)  # all of them, and none twice
 
 
 def test_poison_message_goes_to_the_dead_letter_topic_and_the_consumer_goes_on(
