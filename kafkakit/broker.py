@@ -37,7 +37,10 @@ class ConnectHints:
 
     credentials: str = "check the username and password (for Event Hubs: the connection string)"
     tls: str = "check --ca-file"
-    address: str = "check --bootstrap / KAFKA_EVENTHUB_ENDPOINT and that the broker is up"
+    address: str = (
+        "check --bootstrap / KAFKA_EVENTHUB_ENDPOINT, that the broker is up, and that --profile "
+        "matches the listener (a TLS or SASL port drops a plaintext client without a word)"
+    )
 
 
 _FATAL = (KafkaError._AUTHENTICATION, KafkaError._SSL)
