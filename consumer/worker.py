@@ -169,19 +169,14 @@ class Worker:
             event = decode_event(message.value())
         except InvalidEventError as invalid:
             return self._reject(message, str(invalid))
+        where = {"id": event.id, "partition": message.partition(), "offset": message.offset()}
         if self._settings.process_time:
+            if debug:  # the work takes a while: say what is in progress
+                log_event(logger, "processing", logging.DEBUG, **where)
             time.sleep(self._settings.process_time)  # the tutorial's "work"
         self._processed += 1
         if debug:
-            log_event(
-                logger,
-                "processed",
-                logging.DEBUG,
-                id=event.id,
-                sequence=event.sequence,
-                partition=message.partition(),
-                offset=message.offset(),
-            )
+            log_event(logger, "processed", logging.DEBUG, sequence=event.sequence, **where)
         return _Handled.DONE
 
     def _reject(self, message: Message, reason: str) -> _Handled:

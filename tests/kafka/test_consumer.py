@@ -64,18 +64,25 @@ def test_sigterm_finishes_the_event_commits_and_a_second_member_resumes(
 ) -> None:
     topic, group = make_topic("sigterm", partitions=2), unique_name("group")
     produced = produce(apps, topic, 20)
-    first = apps.start("consumer", consume_args(apps, topic, group, "--process-time", "1"))
-    wait_until(lambda: len(first.events("processed")) >= 3, 60, "the first consumer to process 3 events")
-    # Signal just after an event is done, so the next one is in progress (about 1 s of work left).
-    before = len(first.events("processed"))
-    wait_until(lambda: len(first.events("processed")) > before, 10, "the next event to be processed")
-    done_at_signal = len(first.events("processed"))
+    first = apps.start("consumer", consume_args(apps, topic, group, "--process-time", "2"))
+
+    in_progress: list[str] = []
+
+    def working_after_two_done() -> bool:
+        """True once an event's 2 s of work has begun (and not ended) after two were done."""
+        done = {line["id"] for line in first.events("processed")}
+        started = [line["id"] for line in first.events("processing") if line["id"] not in done]
+        in_progress[:] = started[-1:] if len(done) >= 2 else []
+        return bool(in_progress)
+
+    wait_until(working_after_two_done, 60, "an event in progress after two were processed")
+    working_on = in_progress[0]
 
     first.process.send_signal(signal.SIGTERM)
 
     assert first.wait(15) == 0, first.log()
     done_first = [line["id"] for line in first.events("processed")]
-    assert len(done_first) == done_at_signal + 1  # the event in progress was finished, no other
+    assert done_first[-1] == working_on  # the event in progress was finished, and nothing after it
     committed = sum(max(0, offset) for offset in apps.committed(group, topic).values())
     assert committed == len(done_first) < 20
     remaining = 20 - len(done_first)
