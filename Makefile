@@ -19,10 +19,7 @@ test: setup
 	scripts/run-tests
 
 lint: setup
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
-	$(VENV)/bin/lint-imports
+	scripts/run-tests lint
 
 unit: setup
 	$(VENV)/bin/pytest -q tests/unit
