@@ -14,7 +14,7 @@ from consumer.deadletter import (
     KafkaDeadLetterSink,
     default_dlq_topic,
 )
-from consumer.health import ConsumerMetrics, HealthServer, HealthState
+from consumer.health import ConsumerMetrics, HealthState
 from consumer.settings import ConsumeSettings, ConsumeSummary, consumer_config
 from consumer.worker import Worker
 from kafkakit import envvars
@@ -26,6 +26,7 @@ from kafkakit.cli_options import (
     profile_from_options,
     required_text,
     seconds_option,
+    start_probe_server,
 )
 from kafkakit.logs import configure_logging, log_event
 from kafkakit.profiles import ConnectionProfile
@@ -136,7 +137,10 @@ def consume(**options: Any) -> None:
             consumer = create_client(Consumer, consumer_config(profile, settings.group))
         except BrokerError as error:
             raise click.ClickException(str(error)) from None
-        server = _start_health_server(options["metrics_host"], options["metrics_port"], health, metrics)
+        host, port = options["metrics_host"], options["metrics_port"]
+        server = start_probe_server(host, port, health.check, metrics.render)
+        if server:
+            log_event(logger, "metrics_listening", address=f"http://{host}:{server.port}/metrics")
         worker = Worker(
             consumer, settings, dead_letters=dead_letters, metrics=metrics, health=health, stop=stop
         )
@@ -176,22 +180,6 @@ def _check_topics(profile: ConnectionProfile, topic: str, dlq_topic: str, option
             hint="create it or pass --dlq-topic; invalid events are logged and skipped meanwhile",
         )
         return False
-
-
-def _start_health_server(
-    host: str, port: int, health: HealthState, metrics: ConsumerMetrics
-) -> HealthServer | None:
-    if not port:
-        return None
-    try:
-        server = HealthServer(host, port, health, metrics)
-    except OSError as error:
-        raise click.ClickException(
-            f"cannot serve metrics on {host}:{port} ({error.strerror}): pick another --metrics-port"
-        ) from None
-    server.start()
-    log_event(logger, "metrics_listening", address=f"http://{host}:{server.port}/metrics")
-    return server
 
 
 def _report(summary: ConsumeSummary) -> None:

@@ -1,4 +1,4 @@
-"""Liveness and Prometheus metrics over HTTP: `/healthz` and `/metrics`.
+"""What the consumer serves on `/healthz` and `/metrics` (kafkakit.probe_server does the HTTP).
 
 `/healthz` answers 200 while the poll loop is alive and the member either owns partitions or is
 waiting for an assignment, and 503 once it is stopping or the loop has not turned for `stale_after`
@@ -7,14 +7,11 @@ seconds (a wedged worker should be restarted by Kubernetes).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -87,46 +84,6 @@ class ConsumerMetrics:
             registry=self.registry,
         )
 
-
-def _handler(health: HealthState, metrics: ConsumerMetrics) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/healthz":
-                healthy, reason = health.check()
-                self._reply(200 if healthy else 503, "text/plain", f"{reason}\n".encode())
-            elif self.path == "/metrics":
-                self._reply(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
-            else:
-                self._reply(404, "text/plain", b"try /healthz or /metrics\n")
-
-        def _reply(self, status: int, content_type: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            """Probes every few seconds would flood the log."""
-
-    return Handler
-
-
-class HealthServer:
-    """Serves /healthz and /metrics from a daemon thread."""
-
-    def __init__(self, host: str, port: int, health: HealthState, metrics: ConsumerMetrics) -> None:
-        self._server = ThreadingHTTPServer((host, port), _handler(health, metrics))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def render(self) -> bytes:
+        """The Prometheus exposition text of every series."""
+        return generate_latest(self.registry)

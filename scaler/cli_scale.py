@@ -17,14 +17,14 @@ from typing import Any
 
 import click
 
-from kafkakit.cli_options import connection_options
+from kafkakit.cli_options import connection_options, start_probe_server
 from kafkakit.logs import configure_logging
 from scaler.cli_settings import config_file_options, scaled_object_options, trigger_options
 from scaler.kafka import KafkaOffsetSource, OffsetQuery
 from scaler.keda.fixes import Fixes, parse_fixes
 from scaler.keda.lag import LagCalculator
 from scaler.loop import MODES, Decision, ScalingLoop
-from scaler.metrics import MetricsServer, ScalerMetrics
+from scaler.metrics import ScalerMetrics
 from scaler.scale_settings import ScaleSettings, settings_from_options
 from scaler.scale_targets import TARGET_KINDS, BuiltTarget, TargetOptions, build_target
 from scaler.targets import TargetError
@@ -181,7 +181,9 @@ def _run(
     settings: ScaleSettings, built: BuiltTarget, source: KafkaOffsetSource, fixes: Fixes, options: Any
 ) -> None:
     metrics = ScalerMetrics(settings.name, stale_after_seconds=_stale_after(settings, options["timeout"]))
-    server = _start_metrics(metrics, options["metrics_host"], options["metrics_port"])
+    server = start_probe_server(
+        options["metrics_host"], options["metrics_port"], metrics.health, metrics.render
+    )
     decisions: list[Decision] = []
     loop = ScalingLoop(
         source,
@@ -215,7 +217,7 @@ def _run(
         built.close()
         source.close()
         if server is not None:
-            server.close()
+            server.stop()
 
 
 def created_ago(created_at: datetime | None, now: datetime | None = None) -> float | None:
@@ -228,14 +230,3 @@ def created_ago(created_at: datetime | None, now: datetime | None = None) -> flo
 def _stale_after(settings: ScaleSettings, timeout: float) -> float:
     """/healthz turns 503 when no decision arrived for three polls plus the retried fetches."""
     return 3 * settings.spec.polling_interval + 4 * timeout
-
-
-def _start_metrics(metrics: ScalerMetrics, host: str, port: int) -> MetricsServer | None:
-    if not port:
-        return None
-    try:
-        return MetricsServer(metrics, port, host)
-    except OSError as error:
-        raise click.ClickException(
-            f"cannot serve metrics on {host}:{port} ({error.strerror}): pick another --metrics-port"
-        ) from None

@@ -1,17 +1,12 @@
-"""Prometheus metrics of the scaler, and a small HTTP server for /metrics and /healthz.
-
-The server binds to 127.0.0.1 by default; in a pod, pass host 0.0.0.0 so the kubelet can probe it.
-"""
+"""Prometheus metrics of the scaler, and its health, for kafkakit.probe_server's /metrics and /healthz."""
 
 from __future__ import annotations
 
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -89,54 +84,11 @@ class ScalerMetrics:
                     item.lag
                 )
 
-    def healthy(self) -> bool:
-        """True while decisions keep arriving (the loop is not stuck)."""
+    def health(self) -> tuple[bool, str]:
+        """Healthy while decisions keep arriving (the loop is not stuck), for /healthz."""
         with self._lock:
-            return time.monotonic() - self._last_seen <= self._stale_after
+            fresh = time.monotonic() - self._last_seen <= self._stale_after
+        return fresh, "ok" if fresh else "stale: no decision lately"
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-class MetricsServer:
-    """Serves /metrics and /healthz in a daemon thread; `port=0` picks a free port."""
-
-    def __init__(self, metrics: ScalerMetrics, port: int, host: str = "127.0.0.1") -> None:
-        handler = _handler_for(metrics)
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
-        self._thread.start()
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
-def _handler_for(metrics: ScalerMetrics) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
-                self._reply(200, metrics.render(), CONTENT_TYPE_LATEST)
-            elif path == "/healthz":
-                ok = metrics.healthy()
-                self._reply(200 if ok else 503, b"ok\n" if ok else b"stale\n", "text/plain")
-            else:
-                self._reply(404, b"not found: try /metrics or /healthz\n", "text/plain")
-
-        def _reply(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            """Scrapes are not events worth a log line."""
-
-    return Handler

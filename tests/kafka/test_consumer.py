@@ -202,6 +202,10 @@ def test_healthz_and_metrics_report_the_work_done(
         for p in committed
     }
     assert gauges == committed, text
+    assert http_get(f"{base}/nothing-here")[0] == 404
+    taken = apps.run("consumer", consume_args(apps, topic, unique_name("group"), "--metrics-port", str(port)))
+    assert taken.returncode == 1
+    assert taken.stderr.strip().splitlines()[-1].endswith("pick another --metrics-port"), taken.stderr
     app.process.send_signal(signal.SIGTERM)
     assert app.wait(15) == 0, app.log()
 

@@ -19,6 +19,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from kafkakit.events import Event, encode_event
+from kafkakit.probe_server import ProbeServer
 from kafkakit.profiles import build_profile
 from scaler.kafka import KafkaOffsetSource, OffsetQuery
 from scaler.kafka_auth import KafkaConnection
@@ -27,7 +28,7 @@ from scaler.keda.hpa import HpaSpec
 from scaler.keda.lag import LagCalculator
 from scaler.keda.trigger import parse_trigger
 from scaler.loop import Decision, Mode, ScalingLoop
-from scaler.metrics import MetricsServer, ScalerMetrics
+from scaler.metrics import ScalerMetrics
 from scaler.process_target import ProcessTarget
 
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ def test_scales_consumers_zero_to_n_to_zero_on_a_real_backlog(
         log_dir=tmp_path / "consumers",
     )
     metrics = ScalerMetrics("scale-test")
-    server = MetricsServer(metrics, 0)
+    server = ProbeServer("127.0.0.1", 0, metrics.health, metrics.render)
     decisions: list[Decision] = []
 
     def record(decision: Decision) -> None:
@@ -194,7 +195,7 @@ def test_scales_consumers_zero_to_n_to_zero_on_a_real_backlog(
         stop.set()
     finally:
         target.close()
-        server.close()
+        server.stop()
 
     changes = [d for d in decisions if d.changed]
     story = "\n".join(

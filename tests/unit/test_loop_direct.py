@@ -178,8 +178,8 @@ def test_metrics_count_errors_and_keep_last_lag() -> None:
 
 
 def test_health_turns_stale_without_decisions() -> None:
-    assert ScalerMetrics("so", stale_after_seconds=60).healthy()
-    assert not ScalerMetrics("so", stale_after_seconds=-1).healthy()
+    assert ScalerMetrics("so", stale_after_seconds=60).health() == (True, "ok")
+    assert not ScalerMetrics("so", stale_after_seconds=-1).health()[0]
 
 
 def test_dry_run_target_remembers() -> None:
