@@ -26,9 +26,9 @@ from kafkakit.cli_options import (
     profile_from_options,
     required_text,
     seconds_option,
-    start_probe_server,
 )
 from kafkakit.logs import configure_logging, log_event
+from kafkakit.probe_server import start_probe_server
 from kafkakit.profiles import ConnectionProfile
 from kafkakit.secrets import redact
 from kafkakit.signals import stop_on_signals

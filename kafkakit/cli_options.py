@@ -15,7 +15,6 @@ import click
 
 from kafkakit import envvars
 from kafkakit.errors import ConfigError
-from kafkakit.probe_server import HealthCheck, MetricsText, ProbeServer
 from kafkakit.profiles import PROFILE_KINDS, SCRAM_MECHANISMS, ConnectionProfile, build_profile
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -174,15 +173,3 @@ def exit_with_one_line_errors(invoke: Callable[[], Any]) -> NoReturn:
 def run_command(command: click.Command, prog_name: str) -> NoReturn:
     """`python -m <package>`: run `command` with one-line errors."""
     exit_with_one_line_errors(lambda: command.main(prog_name=prog_name, standalone_mode=False))
-
-
-def start_probe_server(host: str, port: int, health: HealthCheck, metrics: MetricsText) -> ProbeServer | None:
-    """/healthz and /metrics on host:port (None when port is 0); a port in use is a clear error."""
-    if not port:
-        return None
-    try:
-        return ProbeServer(host, port, health, metrics)
-    except OSError as error:
-        raise click.ClickException(
-            f"cannot serve metrics on {host}:{port} ({error.strerror}): pick another --metrics-port"
-        ) from None

@@ -1,5 +1,6 @@
 """`/healthz` and `/metrics` over HTTP from a daemon thread: what the consumer and the scaler serve
-to Kubernetes probes and to Prometheus. The apps say what is healthy and what the metrics are."""
+to Kubernetes probes and to Prometheus. The apps say what is healthy and what the metrics are.
+Only apps that ship prometheus-client import this module (the producer image does not)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import click
 from prometheus_client import CONTENT_TYPE_LATEST
 
 HealthCheck = Callable[[], tuple[bool, str]]  # (healthy, reason shown in the reply)
@@ -56,3 +58,15 @@ class ProbeServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def start_probe_server(host: str, port: int, health: HealthCheck, metrics: MetricsText) -> ProbeServer | None:
+    """/healthz and /metrics on host:port (None when port is 0); a port in use is a clear error."""
+    if not port:
+        return None
+    try:
+        return ProbeServer(host, port, health, metrics)
+    except OSError as error:
+        raise click.ClickException(
+            f"cannot serve metrics on {host}:{port} ({error.strerror}): pick another --metrics-port"
+        ) from None

@@ -17,8 +17,9 @@ from typing import Any
 
 import click
 
-from kafkakit.cli_options import connection_options, start_probe_server
+from kafkakit.cli_options import connection_options
 from kafkakit.logs import configure_logging
+from kafkakit.probe_server import start_probe_server
 from scaler.cli_settings import config_file_options, scaled_object_options, trigger_options
 from scaler.kafka import KafkaOffsetSource, OffsetQuery
 from scaler.keda.fixes import Fixes, parse_fixes

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import random
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 
@@ -188,3 +190,13 @@ def test_take_failures_resets_the_interval_but_not_the_total() -> None:
     assert stats.take_failures() == (4, "first")
     assert stats.take_failures() == (0, "")
     assert stats.failed == 4
+
+
+def test_the_producer_runs_without_the_consumer_and_scaler_libraries() -> None:
+    # Its image ships confluent-kafka, kafka-python, click and orjson only (producer/Dockerfile).
+    probe = (
+        "import sys, producer.cli, lagscale.cli; "
+        "print(sorted(m for m in ('prometheus_client', 'kubernetes', 'grpc', 'yaml') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
