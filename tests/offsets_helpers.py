@@ -1,7 +1,9 @@
-"""Build a known lag on the real broker: produce N records per partition, commit chosen offsets."""
+"""Shared by every tier: build a known lag on the real broker (produce N records per partition,
+commit chosen offsets), and a clean environment for the processes a test starts."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 
@@ -40,3 +42,9 @@ def commit(bootstrap: str, group: str, offsets: Mapping[tuple[str, int], int]) -
                 time.sleep(0.2)
     finally:
         consumer.close()
+
+
+def env_without_connection_settings() -> dict[str, str]:
+    """This process's environment minus KAFKA_EVENTHUB_* / LAGSCALE_*, so a child process uses only
+    the connection settings a test passes it."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_EVENTHUB_", "LAGSCALE_"))}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import signal
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 from confluent_kafka import Producer
 from k8s_helpers import Kube, make_deployment, wait_until
 from kubernetes import client
+from offsets_helpers import env_without_connection_settings
 
 if TYPE_CHECKING:
     from conftest import KafkaEndpoints
@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.k8s, pytest.mark.kafka]
 
 
 def _scale(kube: Kube, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_EVENTHUB_", "LAGSCALE_"))}
+    env = env_without_connection_settings()
     return subprocess.run(
         [sys.executable, "-m", "scaler", "--target", "kubernetes", "--kubeconfig", kube.kubeconfig, *args],
         capture_output=True,
@@ -170,7 +170,7 @@ def test_two_scalers_with_leader_election_never_both_act(
     scalers: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(name: str, max_replicas: int) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_EVENTHUB_", "LAGSCALE_"))}
+        env = env_without_connection_settings()
         with logs[name].open("wb") as log:
             scalers[name] = subprocess.Popen(
                 [*args, "--max-replicas", str(max_replicas)],

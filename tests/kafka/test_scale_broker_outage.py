@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
-from offsets_helpers import commit, produce
+from offsets_helpers import commit, env_without_connection_settings, produce
 
 from lagscale.local_broker import parse_env_file
 
@@ -73,7 +73,7 @@ def test_replicas_are_held_through_an_outage_and_scaling_resumes(
     def decisions() -> list[dict[str, str]]:
         return log_lines(log.read_text(errors="replace"), "decision")
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_EVENTHUB_", "LAGSCALE_"))}
+    env = env_without_connection_settings()
     command = [
         sys.executable, "-m", "scaler", "--target", "dry-run", "--mode", "direct",
         "--bootstrap", bootstrap, "--group", group, "--topic", topic, "--offset-reset-policy", "earliest",

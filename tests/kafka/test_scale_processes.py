@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from offsets_helpers import env_without_connection_settings
 
 from kafkakit.events import Event, encode_event
 from kafkakit.probe_server import ProbeServer
@@ -220,7 +221,7 @@ def test_scales_consumers_zero_to_n_to_zero_on_a_real_backlog(
 
 def _scaler(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """`python -m scaler ...` with no connection settings inherited from this environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_EVENTHUB_", "LAGSCALE_"))}
+    env = env_without_connection_settings()
     return subprocess.run(
         [sys.executable, "-m", "scaler", *args],
         capture_output=True,
@@ -322,7 +323,7 @@ def test_scale_serve_grpc_serves_until_sigterm(
     tmp_path: Path, wait_until: Callable[[Callable[[], bool], float, str], None]
 ) -> None:
     """`scale --serve-grpc` is what the `external` manifests run: KEDA asks, we answer."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_EVENTHUB_", "LAGSCALE_"))}
+    env = env_without_connection_settings()
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -360,7 +361,7 @@ def test_scale_command_runs_consumer_processes_and_stops_them_on_sigterm(
 ) -> None:
     topic = make_topic("scale-cli", partitions=2)
     _produce(kafka.bootstrap, topic, 120, partitions=2)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_EVENTHUB_", "LAGSCALE_"))}
+    env = env_without_connection_settings()
     log_path = tmp_path / "scaler.log"
     argv = [
         sys.executable, "-m", "scaler", "--bootstrap", kafka.bootstrap, "--group", unique_name("g"),
