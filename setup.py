@@ -1,5 +1,5 @@
 """Build hook (everything else is in pyproject.toml): generate the external scaler's gRPC code,
-`scaler.grpc_gen`, while building, so wheels and `pip install .` carry it although it is not committed."""
+`scaler.grpc.gen`, while building, so wheels and `pip install .` carry it although it is not committed."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent
 
 def _proto_generator() -> ModuleType:
     # Loaded by path: the project is not importable (nor installed) while it is being built.
-    path = ROOT / "scaler" / "proto" / "generate.py"
+    path = ROOT / "scaler" / "grpc" / "proto" / "generate.py"
     spec = importlib.util.spec_from_file_location("lagscale_proto_generate", path)
     if spec is None or spec.loader is None:
         raise RuntimeError(f"cannot load {path}")

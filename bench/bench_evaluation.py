@@ -31,9 +31,9 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from kafkakit.profiles import build_profile  # noqa: E402
 from scaler.errors import OffsetsError  # noqa: E402
-from scaler.kafka import KafkaOffsetSource, OffsetQuery  # noqa: E402
-from scaler.kafka_auth import KafkaConnection, admin_config  # noqa: E402
-from scaler.kafka_stats import WireRequestCounter  # noqa: E402
+from scaler.kafka.connection import KafkaConnection, admin_config  # noqa: E402
+from scaler.kafka.offsets import KafkaOffsetSource, OffsetQuery  # noqa: E402
+from scaler.kafka.wire_stats import WireRequestCounter  # noqa: E402
 
 SECTION_START = "<!-- bench_evaluation:start -->"
 SECTION_END = "<!-- bench_evaluation:end -->"

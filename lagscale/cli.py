@@ -15,12 +15,12 @@ from kafkakit.cli_options import exit_with_one_line_errors
 _COMMANDS = {
     "produce": "producer.cli:produce",
     "consume": "consumer.cli:consume",
-    "lag": "scaler.cli:lag",
-    "scale": "scaler.cli:scale",
-    "serve-grpc": "scaler.grpc_cli:serve_grpc",
-    "render": "lagscale.render_cli:render",
-    "simulate": "lagscale.simulate_cli:simulate",
-    "demo": "lagscale.demo_cli:demo",
+    "lag": "scaler.cli.lag:lag",
+    "scale": "scaler.cli.scale:scale",
+    "serve-grpc": "scaler.cli.serve_grpc:serve_grpc",
+    "render": "lagscale.render.cli:render",
+    "simulate": "lagscale.simulate.cli:simulate",
+    "demo": "lagscale.demo.cli:demo",
 }
 
 

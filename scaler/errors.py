@@ -46,3 +46,11 @@ class GroupOffsetsError(OffsetsError):
 
 class PartitionOffsetsError(OffsetsError):
     """One partition returned an error; KEDA fails the whole evaluation rather than guess its lag."""
+
+
+class TargetError(ScalerError):
+    """Reading or setting replicas failed. `retriable` says whether trying again may help."""
+
+    def __init__(self, message: str, *, retriable: bool) -> None:
+        super().__init__(message)
+        self.retriable = retriable

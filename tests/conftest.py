@@ -21,7 +21,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from lagscale.local_broker import kafka_env_file, kafka_state_dir, parse_env_file
+from lagscale.demo.local_broker import kafka_env_file, kafka_state_dir, parse_env_file
 
 # The Kubernetes fixtures (`kube`, `namespace`) serve the k8s and e2e tiers alike.
 pytest_plugins = ["k8s_fixtures"]

@@ -17,7 +17,7 @@ import pytest
 from k8s_helpers import Kube, run_k8s_script
 from kubernetes import client
 
-from scaler.kube import api_client_from_kubeconfig
+from scaler.targets.kubernetes import api_client_from_kubeconfig
 
 BUILD_TIMEOUT_SECONDS = 3600
 _build_failure: list[str] = []

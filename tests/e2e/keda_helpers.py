@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from k8s_helpers import Kube
 from kubernetes import client
 
-from scaler.cli import lag
+from scaler.cli.lag import lag
 
 REPO = Path(__file__).resolve().parents[2]
 # The kubectl that scripts/k8s built; run-tests exports LAGSCALE_K8S_BIN from its env file.

@@ -35,8 +35,8 @@ from keda_helpers import (
 from kubernetes import client
 from offsets_helpers import commit, produce
 
-from lagscale.render import render_manifests
-from lagscale.values import merge_values
+from lagscale.render.manifests import render_manifests
+from lagscale.render.values import merge_values
 
 if TYPE_CHECKING:
     from conftest import KafkaEndpoints

@@ -10,15 +10,16 @@ import pytest
 from k8s_helpers import Kube, make_deployment, wait_until
 from kubernetes import client
 
-from scaler.kube import (
+from scaler.errors import TargetError
+from scaler.loop.replicas import ReplicaTarget
+from scaler.targets.kubernetes import (
     SCALER_ROLE_RULES,
     KubePermissionError,
     KubernetesTarget,
     TargetOwnedError,
     api_client_from_kubeconfig,
 )
-from scaler.leader import LeaderElector
-from scaler.targets import ReplicaTarget, TargetError
+from scaler.targets.leader import LeaderElector
 
 pytestmark = pytest.mark.k8s
 

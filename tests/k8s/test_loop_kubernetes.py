@@ -15,15 +15,15 @@ from k8s_helpers import Kube, make_deployment, wait_until
 from offsets_helpers import commit, produce
 
 from kafkakit.profiles import build_profile
-from scaler.decision import Decision, Mode
-from scaler.kafka import KafkaOffsetSource, OffsetQuery
-from scaler.kafka_auth import KafkaConnection
+from scaler.kafka.connection import KafkaConnection
+from scaler.kafka.offsets import KafkaOffsetSource, OffsetQuery
 from scaler.keda.executor import ScaledObjectSpec
 from scaler.keda.hpa import HpaSpec
 from scaler.keda.lag import LagCalculator
 from scaler.keda.trigger import parse_trigger
-from scaler.kube import KubernetesTarget
-from scaler.loop import ScalingLoop
+from scaler.loop.decision import Decision, Mode
+from scaler.loop.scaling_loop import ScalingLoop
+from scaler.targets.kubernetes import KubernetesTarget
 
 if TYPE_CHECKING:
     from conftest import KafkaEndpoints

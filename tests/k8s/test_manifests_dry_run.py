@@ -16,8 +16,8 @@ from k8s_helpers import Kube
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from lagscale.render import as_stream, render_manifests
-from lagscale.values import PROFILES, merge_values
+from lagscale.render.manifests import as_stream, render_manifests
+from lagscale.render.values import PROFILES, merge_values
 
 pytestmark = pytest.mark.k8s
 

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 import grpc
 import pytest
 from offsets_helpers import commit, produce
+from scaler.grpc.gen import externalscaler_pb2 as pb
+from scaler.grpc.gen import externalscaler_pb2_grpc as pb_grpc
 
-from scaler.clock import FakeClock
-from scaler.grpc_gen import externalscaler_pb2 as pb
-from scaler.grpc_gen import externalscaler_pb2_grpc as pb_grpc
-from scaler.grpc_scalers import ScalerSettings
-from scaler.grpc_service import ExternalScalerService, start_server
+from scaler.grpc.scalers import ScalerSettings
+from scaler.grpc.service import ExternalScalerService, start_server
 from scaler.keda.lag import LagCalculator, PartitionOffsets
 from scaler.keda.trigger import parse_trigger
+from scaler.loop.clock import FakeClock
 
 pytestmark = pytest.mark.kafka
 CALL_TIMEOUT_S = 30.0

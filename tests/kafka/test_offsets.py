@@ -1,4 +1,4 @@
-"""scaler.kafka against the real broker: offsets, KEDA's topic discovery, errors, request counts."""
+"""scaler.kafka.offsets against the real broker: offsets, KEDA's topic discovery, errors, request counts."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from offsets_helpers import commit, produce
 
 from kafkakit.profiles import build_profile
 from scaler.errors import BrokerUnavailableError, OffsetsError, TopicNotFoundError
-from scaler.kafka import KafkaOffsetSource, OffsetQuery
-from scaler.kafka_auth import KafkaConnection, admin_config
-from scaler.kafka_stats import WireRequestCounter
+from scaler.kafka.connection import KafkaConnection, admin_config
+from scaler.kafka.offsets import KafkaOffsetSource, OffsetQuery
+from scaler.kafka.wire_stats import WireRequestCounter
 from scaler.keda.lag import NO_COMMIT, PartitionOffsets
 from scaler.keda.trigger import parse_trigger
 

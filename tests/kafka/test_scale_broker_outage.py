@@ -17,7 +17,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 from offsets_helpers import commit, env_without_connection_settings, produce
 
-from lagscale.local_broker import parse_env_file
+from lagscale.demo.local_broker import parse_env_file
 
 pytestmark = pytest.mark.kafka
 

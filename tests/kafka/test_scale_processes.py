@@ -22,15 +22,15 @@ from offsets_helpers import env_without_connection_settings
 from kafkakit.events import Event, encode_event
 from kafkakit.probe_server import ProbeServer
 from kafkakit.profiles import build_profile
-from scaler.kafka import KafkaOffsetSource, OffsetQuery
-from scaler.kafka_auth import KafkaConnection
+from scaler.kafka.connection import KafkaConnection
+from scaler.kafka.offsets import KafkaOffsetSource, OffsetQuery
 from scaler.keda.executor import ScaledObjectSpec
 from scaler.keda.hpa import HpaSpec
 from scaler.keda.lag import LagCalculator
 from scaler.keda.trigger import parse_trigger
-from scaler.loop import Decision, Mode, ScalingLoop
-from scaler.metrics import ScalerMetrics
-from scaler.process_target import ProcessTarget
+from scaler.loop.metrics import ScalerMetrics
+from scaler.loop.scaling_loop import Decision, Mode, ScalingLoop
+from scaler.targets.processes import ProcessTarget
 
 if TYPE_CHECKING:
     from conftest import KafkaEndpoints

@@ -10,13 +10,13 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from lagscale import local_broker
+from lagscale.demo import local_broker
 from lagscale.cli import main
-from lagscale.demo import DemoSettings, DemoSettingsError
-from lagscale.demo_state import DemoState
-from lagscale.live_view import LogView, decision_line, render_snapshot
-from lagscale.local_broker import LocalBrokerError, bootstrap_from_env_file
-from scaler.loop import Decision, PartitionLagSample
+from lagscale.demo.local_broker import LocalBrokerError, bootstrap_from_env_file
+from lagscale.demo.run import DemoSettings, DemoSettingsError
+from lagscale.demo.state import DemoState
+from lagscale.demo.view import LogView, decision_line, render_snapshot
+from scaler.loop.scaling_loop import Decision, PartitionLagSample
 
 
 def decision(

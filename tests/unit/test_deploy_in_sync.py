@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lagscale.render import render_manifests
-from lagscale.values import PROFILES, merge_values
+from lagscale.render.manifests import render_manifests
+from lagscale.render.values import PROFILES, merge_values
 
 DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy"
 REGENERATE = "deploy/ is out of date with templates/: run `make render` and commit the result"

@@ -1,4 +1,4 @@
-"""scaler.drain_rate: settings parsing, the consume-rate EWMA on fake time, and the drain estimate."""
+"""scaler.grpc.drain_rate: settings parsing, the consume-rate EWMA on fake time, and the drain estimate."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import math
 
 import pytest
 
-from scaler.clock import FakeClock
-from scaler.drain_rate import (
+from scaler.grpc.drain_rate import (
     ConsumeRateMeter,
     DrainSettings,
     estimate_drain,
     parse_drain_settings,
 )
-from scaler.grpc_scalers import InvalidMetadataError, parse_metadata
+from scaler.grpc.scalers import InvalidMetadataError, parse_metadata
 from scaler.keda.lag import NO_COMMIT, PartitionOffsets
+from scaler.loop.clock import FakeClock
 
 SETTINGS = DrainSettings(target_drain_seconds=60.0, rate_window_seconds=30.0)
 

@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from scaler.cli import settings_from_flags
+from scaler.cli.lag import settings_from_flags
 from scaler.explain import explain, keda_action, milli_quantity, partition_status, render, to_json
 from scaler.keda.fixes import Fixes
 from scaler.keda.hpa import HpaSpec

@@ -1,16 +1,16 @@
-"""scaler.grpc_scalers: the per-ScaledObject scaler cache of the external-scaler server, on fake time
+"""scaler.grpc.scalers: the per-ScaledObject scaler cache of the external-scaler server, on fake time
 with an in-memory offset source (the gRPC wire and the real broker are in tests/kafka)."""
 
 from __future__ import annotations
 
 import pytest
 
-from scaler.clock import FakeClock
 from scaler.errors import OffsetsError
-from scaler.grpc_scalers import ScalerRegistry, ScalerSettings
+from scaler.grpc.scalers import ScalerRegistry, ScalerSettings
 from scaler.keda.fixes import Fixes
 from scaler.keda.lag import PartitionOffsets
 from scaler.keda.trigger import KafkaTrigger
+from scaler.loop.clock import FakeClock
 
 METADATA = {"bootstrapServers": "k:9092", "consumerGroup": "g", "topic": "t", "lagThreshold": "10"}
 

@@ -1,11 +1,11 @@
-"""scaler.kafka_auth: a KEDA trigger's connection settings -> kafkakit profile + librdkafka config."""
+"""scaler.kafka.connection: a KEDA trigger's connection settings -> kafkakit profile + librdkafka config."""
 
 from __future__ import annotations
 
 import pytest
 
 from scaler.errors import ConnectionSettingsError
-from scaler.kafka_auth import admin_config, connection_from_trigger, profile_from_trigger
+from scaler.kafka.connection import admin_config, connection_from_trigger, profile_from_trigger
 from scaler.keda.trigger import parse_trigger
 
 BASE = {"bootstrapServers": "k1:9092,k2:9092", "consumerGroup": "g", "topic": "t"}

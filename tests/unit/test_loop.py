@@ -8,15 +8,15 @@ import threading
 
 import pytest
 
-from scaler.clock import FakeClock
-from scaler.dry_run import DryRunTarget
 from scaler.keda.executor import Fallback, ScaledObjectSpec
 from scaler.keda.lag import LagCalculator, PartitionOffsets
 from scaler.keda.pause import NO_PAUSE, Pause, disable_paused_directions
 from scaler.keda.scaledobject import hpa_spec_for
 from scaler.keda.trigger import parse_trigger
-from scaler.loop import Decision, Mode, ScalingLoop
-from scaler.offsets import FakeOffsetSource
+from scaler.loop.clock import FakeClock
+from scaler.loop.offsets import FakeOffsetSource
+from scaler.loop.replicas import DryRunTarget
+from scaler.loop.scaling_loop import Decision, Mode, ScalingLoop
 
 THRESHOLD = 10
 START = 1_000.0
@@ -294,7 +294,7 @@ def test_unknown_mode_is_rejected() -> None:
 def test_decision_log_line_explains(caplog: pytest.LogCaptureFixture) -> None:
     harness = Harness(polling_interval=30)
     harness.source.set_total_lag(5)
-    with caplog.at_level("INFO", logger="scaler.loop"):
+    with caplog.at_level("INFO", logger="scaler.loop.scaling_loop"):
         harness.run_until(0)
     line = next(r for r in caplog.records if r.getMessage() == "decision")
     fields = line.__dict__["kv_fields"]
@@ -322,9 +322,9 @@ def test_run_survives_an_unexpected_error(caplog: pytest.LogCaptureFixture) -> N
 
     harness.source.fetch = flaky_fetch  # type: ignore[method-assign]
     harness.loop.on_decision = stop_after_two
-    with caplog.at_level("ERROR", logger="scaler.loop"):
+    with caplog.at_level("ERROR", logger="scaler.loop.scaling_loop"):
         harness.loop.run(stop)
-    assert [r.getMessage() for r in caplog.records if r.name == "scaler.loop"] == ["step_failed"]
+    assert [r.getMessage() for r in caplog.records if r.name == "scaler.loop.scaling_loop"] == ["step_failed"]
     assert [d.time - START for d in harness.decisions] == [10, 20]  # the schedule kept going
 
 
@@ -405,6 +405,6 @@ def test_fallback_counter_advances_on_both_the_poll_and_the_hpa_path() -> None:
 
 
 def test_the_loop_does_not_import_the_kafka_client() -> None:
-    probe = "import sys, scaler.loop; print('confluent_kafka' in sys.modules)"
+    probe = "import sys, scaler.loop.scaling_loop; print('confluent_kafka' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from kafkakit import envvars
-from scaler.cli_scale import created_ago, scale
-from scaler.cli_settings import trigger_metadata
-from scaler.config_file import ConfigFileError, decode_secret, load_scaled_object
+from scaler.cli.scale import created_ago, scale
+from scaler.cli.settings import trigger_metadata
+from scaler.scaledobject_files import ConfigFileError, decode_secret, load_scaled_object
 
 SCALED_OBJECT = """\
 apiVersion: keda.sh/v1alpha1

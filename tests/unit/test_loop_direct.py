@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from test_loop import START, Harness
 
-from scaler.dry_run import DryRunTarget
 from scaler.keda.executor import Fallback
 from scaler.keda.pause import Pause
-from scaler.loop import Decision, PartitionLagSample
-from scaler.metrics import ScalerMetrics
+from scaler.loop.metrics import ScalerMetrics
+from scaler.loop.replicas import DryRunTarget
+from scaler.loop.scaling_loop import Decision, PartitionLagSample
 
 
 def test_direct_jumps_to_proportional_replicas_at_once() -> None:

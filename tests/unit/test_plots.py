@@ -8,10 +8,10 @@ from xml.etree import ElementTree
 
 import pytest
 
-from lagscale.load_profiles import parse_load
-from lagscale.plots import PlotError, write_html, write_png
-from lagscale.plots_html import nice_ticks
-from lagscale.simulate import Scenario, run, simulated_trigger
+from lagscale.plots.html import nice_ticks
+from lagscale.plots.png import PlotError, write_html, write_png
+from lagscale.simulate.load import parse_load
+from lagscale.simulate.simulation import Scenario, run, simulated_trigger
 from lagscale.timeline import Timeline
 
 

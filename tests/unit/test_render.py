@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 import yaml
 
-from lagscale.render import as_stream, render_manifests
-from lagscale.values import merge_values
-from scaler.kube import SCALER_ROLE_RULES
+from lagscale.render.manifests import as_stream, render_manifests
+from lagscale.render.values import merge_values
+from scaler.targets.kubernetes import SCALER_ROLE_RULES
 
 CONNECTION_STRING = (
     "Endpoint=sb://demo-ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=s3cr3tKey="

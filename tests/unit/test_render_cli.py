@@ -9,7 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from lagscale import render_cli
+from lagscale.render import cli as render_cli
 from lagscale.cli import main
 
 SECRET_KEY = "zzTopSecretKeyValue0="

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from lagscale.render import as_stream, render_manifests
-from lagscale.values import merge_values
-from scaler.grpc_cli import read_auth_dir
+from lagscale.render.manifests import as_stream, render_manifests
+from lagscale.render.values import merge_values
+from scaler.cli.serve_grpc import read_auth_dir
 from scaler.keda.trigger import parse_trigger
 
 CONNECTION_STRING = (

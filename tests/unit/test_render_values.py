@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lagscale.values import ValuesError, load_defaults, merge_values
+from lagscale.render.values import ValuesError, load_defaults, merge_values
 
 CONNECTION_STRING = "Endpoint=sb://env-ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=v=="
 

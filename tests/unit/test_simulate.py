@@ -6,8 +6,15 @@ import dataclasses
 
 import pytest
 
-from lagscale.load_profiles import parse_load
-from lagscale.simulate import Scenario, SimulationError, SimulationResult, compare, run, simulated_trigger
+from lagscale.simulate.load import parse_load
+from lagscale.simulate.simulation import (
+    Scenario,
+    SimulationError,
+    SimulationResult,
+    compare,
+    run,
+    simulated_trigger,
+)
 from scaler.keda.executor import ScaledObjectSpec
 from scaler.keda.fixes import Fixes, parse_fixes
 from scaler.keda.hpa import HpaSpec

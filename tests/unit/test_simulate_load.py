@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lagscale.load_profiles import LoadProfileError, load_csv, parse_load
+from lagscale.simulate.load import LoadProfileError, load_csv, parse_load
 
 
 def test_constant_rate_writes_the_rate_every_second() -> None:

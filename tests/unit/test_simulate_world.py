@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lagscale.sim_world import SimulatedDeployment, SimulatedTopic
-from scaler.clock import FakeClock
+from lagscale.simulate.world import SimulatedDeployment, SimulatedTopic
+from scaler.loop.clock import FakeClock
 
 
 def test_events_spread_round_robin_across_partitions() -> None:

@@ -1,0 +1,202 @@
+"""`lagscale demo`: the local variant of the tutorial's demo, with a real broker and real consumers."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from kafkakit.logs import configure_logging
+from lagscale.demo.local_broker import LocalBrokerError, local_broker
+from lagscale.demo.run import DemoError, DemoResult, DemoSettings, DemoSettingsError, run_demo
+from lagscale.demo.view import LiveView, LogView
+from scaler.loop.scaling_loop import MODES
+
+EXIT_CODES = {"completed": 0, "timed_out": 1, "failed": 1, "interrupted": 130}
+
+
+class InputError(click.ClickException):
+    """Bad option value: one line, exit code 2."""
+
+    exit_code = 2
+
+
+@click.command(
+    "demo",
+    # Every option also reads LAGSCALE_DEMO_<OPTION> (e.g. LAGSCALE_DEMO_PARTITIONS=4); --bootstrap
+    # reads LAGSCALE_BOOTSTRAP like the other commands.
+    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "LAGSCALE_DEMO"},
+)
+@click.option(
+    "--bootstrap",
+    envvar="LAGSCALE_BOOTSTRAP",
+    default="",
+    help="Broker host:port; default: LAGSCALE_BOOTSTRAP, else the kafka.env of scripts/kafka up.",
+)
+@click.option(
+    "--start-broker/--no-start-broker",
+    default=True,
+    show_default=True,
+    help="No --bootstrap and no local broker answers: start it (scripts/kafka up), stop it at the end.",
+)
+@click.option("--partitions", type=int, default=6, show_default=True, help="Partitions of the demo topic.")
+@click.option(
+    "--burst", type=int, default=2400, show_default=True, help="Events written at once at the start."
+)
+@click.option("--rate", type=float, default=20.0, show_default=True, help="Events/s after the burst.")
+@click.option(
+    "--produce-seconds",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="How long to keep producing at --rate after the burst.",
+)
+@click.option(
+    "--process-time",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="Seconds each consumer spends per event.",
+)
+@click.option("--lag-threshold", type=int, default=10, show_default=True, help="lagThreshold.")
+@click.option(
+    "--polling-interval",
+    type=int,
+    default=2,
+    show_default=True,
+    help="pollingInterval (also the HPA sync period here, to keep the demo short).",
+)
+@click.option("--cooldown-period", type=int, default=20, show_default=True, help="cooldownPeriod.")
+@click.option(
+    "--downscale-stabilization",
+    type=int,
+    default=10,
+    show_default=True,
+    help="HPA scale-down stabilization window in seconds (Kubernetes default: 300).",
+)
+@click.option("--mode", type=click.Choice(MODES), default="keda", show_default=True)
+@click.option(
+    "--duration",
+    type=float,
+    default=240.0,
+    show_default=True,
+    help="Give up (exit 1) if replicas are not back to 0 after this many seconds.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("out"),
+    show_default=True,
+    help="Where the timeline PNG/HTML/JSON and the logs go.",
+)
+@click.option("--no-live", is_flag=True, help="Plain log lines instead of the live screen.")
+@click.option("--keep-topic", is_flag=True, help="Do not delete the demo topic at the end.")
+def demo(**options: Any) -> None:
+    """Scale real consumer processes 0 -> N -> 0 on a local broker, with KEDA's exact rules.
+
+    Without --bootstrap it uses the broker of scripts/kafka, and starts it (and stops it again at
+    the end) when none answers. Ctrl+C stops everything it started.
+    """
+    settings = _settings(options)  # checked before looking for a broker
+    out_dir: Path = settings.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_path = out_dir / "logs" / "demo.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    console = Console()
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with _broker(options) as bootstrap, log_path.open("a", encoding="utf-8") as log_file:
+            configure_logging(stream=log_file)  # decisions are shown by the view; details go to the file
+            result = _run(dataclasses.replace(settings, bootstrap=bootstrap), options["no_live"], console)
+    except (DemoError, LocalBrokerError) as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    _print_summary(console, result, log_path)
+    if result.error:
+        raise click.ClickException(result.error)
+    if result.outcome == "timed_out":
+        raise click.ClickException(
+            f"replicas did not return to 0 within --duration {settings.duration:g}s: "
+            "raise --duration, or lower --cooldown-period / --burst"
+        )
+    if EXIT_CODES[result.outcome]:
+        raise SystemExit(EXIT_CODES[result.outcome])
+
+
+@contextlib.contextmanager
+def _broker(options: dict[str, Any]) -> Iterator[str]:
+    """--bootstrap (or LAGSCALE_BOOTSTRAP) as given, else the local broker, started if need be."""
+    if options["bootstrap"]:
+        yield options["bootstrap"]
+        return
+    with local_broker(start=options["start_broker"], notify=lambda line: click.echo(line, err=True)) as found:
+        yield found
+
+
+def _settings(options: dict[str, Any]) -> DemoSettings:
+    """The checked settings; the bootstrap address is filled in once a broker is found."""
+    try:
+        return DemoSettings(
+            bootstrap="",
+            partitions=options["partitions"],
+            burst=options["burst"],
+            rate=options["rate"],
+            produce_seconds=options["produce_seconds"],
+            process_time=options["process_time"],
+            lag_threshold=options["lag_threshold"],
+            polling_interval=options["polling_interval"],
+            cooldown_period=options["cooldown_period"],
+            downscale_stabilization=options["downscale_stabilization"],
+            mode=options["mode"],
+            duration=options["duration"],
+            out_dir=options["out_dir"],
+            keep_topic=options["keep_topic"],
+        ).validate()
+    except DemoSettingsError as error:
+        raise InputError(str(error)) from None
+
+
+def _run(settings: DemoSettings, plain: bool, console: Console) -> DemoResult:
+    title = f"lagscale demo (local: real broker, real consumer processes, {settings.mode} mode)"
+    if plain:
+        print(title, flush=True)
+        with LogView() as view:
+            return run_demo(settings, view)
+    with LiveView(title, console) as live:
+        return run_demo(settings, live)
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM ends the demo like Ctrl+C: everything it started is stopped."""
+    raise KeyboardInterrupt
+
+
+def _print_summary(console: Console, result: DemoResult, log_path: Path) -> None:
+    summary = result.summary
+    table = Table(title=f"demo {result.outcome}: topic {result.topic}", show_header=False)
+    table.add_column(justify="right")
+    table.add_column()
+    drain = "never" if summary.drain_seconds is None else f"{summary.drain_seconds:g} s after the peak"
+    rows = [
+        ("replicas", " -> ".join(str(count) for count in result.replica_path)),
+        ("peak lag", f"{summary.peak_lag} at t={summary.peak_lag_at:g}s"),
+        ("drained", drain),
+        ("replica-seconds", f"{summary.replica_seconds:g}"),
+        ("scaling events", str(summary.scaling_events)),
+        ("decisions", str(len(result.timeline.decisions))),
+        *(("wrote", str(path)) for path in result.files),
+        ("log", str(log_path)),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)

@@ -1,0 +1,1 @@
+"""`lagscale simulate`: the real scaling loop against a modelled topic and Deployment, on fake time."""
