@@ -17,16 +17,24 @@ from consumer.deadletter import (
 from consumer.health import ConsumerMetrics, HealthState
 from consumer.settings import ConsumeSettings, ConsumeSummary, consumer_config
 from consumer.worker import Worker
-from kafkakit import envvars
-from kafkakit.broker import BrokerError, connect_admin, create_client, ensure_topic, topic_partitions
+from kafkakit.broker import connect_admin, create_client, ensure_topic, topic_partitions
 from kafkakit.cli_options import (
     CONNECT_TIMEOUT,
+    GROUP,
+    METRICS_HOST,
+    METRICS_PORT,
+    PROCESS_TIME,
     PROGRESS_INTERVAL,
+    TOPIC,
+    VERBOSE,
+    command,
     connection_options,
+    option,
     profile_from_options,
     required_text,
-    seconds_option,
+    seconds,
 )
+from kafkakit.errors import BrokerError
 from kafkakit.logs import configure_logging, log_event
 from kafkakit.probe_server import start_probe_server
 from kafkakit.profiles import ConnectionProfile
@@ -39,68 +47,40 @@ logger = logging.getLogger("consumer")
 _STALE_MARGIN_SECONDS = 30.0
 
 
-@click.command("consume", context_settings={"help_option_names": ["-h", "--help"]})
+@command("consume")
 @connection_options
-@click.option(
-    "--topic", envvar=envvars.TOPIC, callback=required_text("topic name"), help="Topic (Event Hub) to read."
-)
-@click.option(
-    "--group",
-    envvar=envvars.CONSUMER_GROUP,
-    callback=required_text("consumer group id"),
-    help="Consumer group id (required).",
-)
-@seconds_option(
-    "--process-time",
-    "LAGSCALE_PROCESS_TIME",
+@TOPIC(callback=required_text("topic name"), help="Topic (Event Hub) to read.")
+@GROUP(callback=required_text("consumer group id"), help="Consumer group id (required).")
+@PROCESS_TIME(
     default=2.0,
-    minimum=0,
+    show_default=True,
     help="Seconds of simulated work per event (the tutorial's 2 s); 0 = as fast as possible.",
 )
-@seconds_option(
+@option(
     "--commit-interval",
-    "LAGSCALE_COMMIT_INTERVAL",
+    type=seconds(0.25),
     default=1.0,
-    minimum=0.25,
+    show_default=True,
     help="Seconds between offset commits (Event Hubs allows ~4 commits/s per partition).",
 )
-@click.option(
-    "--dlq-topic",
-    envvar="LAGSCALE_DLQ_TOPIC",
-    default="",
-    help="Dead-letter topic for invalid events; default: <topic>.dlq.",
-)
-@click.option(
+@option("--dlq-topic", default="", help="Dead-letter topic for invalid events; default: <topic>.dlq.")
+@option(
     "--create-dlq-topic/--no-create-dlq-topic",
-    envvar="LAGSCALE_CREATE_DLQ_TOPIC",
     default=True,
     show_default=True,
     help="Create the dead-letter topic (1 partition) when it is missing.",
 )
-@click.option(
+@option(
     "--max-events",
-    envvar="LAGSCALE_MAX_EVENTS",
     type=click.IntRange(min=0),
     default=0,
     help="Stop after this many events (0 = until Ctrl+C / SIGTERM).",
 )
-@click.option(
-    "--metrics-port",
-    envvar="LAGSCALE_METRICS_PORT",
-    type=click.IntRange(min=0, max=65535),
-    default=0,
-    help="Serve /healthz and /metrics on this port (0 = off).",
-)
-@click.option(
-    "--metrics-host",
-    envvar="LAGSCALE_METRICS_HOST",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address for /healthz and /metrics; 0.0.0.0 in a pod so probes and Prometheus reach it.",
-)
-@CONNECT_TIMEOUT
-@PROGRESS_INTERVAL
-@click.option("-v", "--verbose", envvar="LAGSCALE_VERBOSE", is_flag=True, help="Log every processed event.")
+@METRICS_PORT()
+@METRICS_HOST()
+@CONNECT_TIMEOUT()
+@PROGRESS_INTERVAL()
+@VERBOSE(help="Log every processed event.")
 def consume(**options: Any) -> None:
     """Process JSON events as a member of a consumer group (at-least-once).
 
@@ -130,13 +110,10 @@ def consume(**options: Any) -> None:
     metrics = ConsumerMetrics()
     health = HealthState(stale_after=settings.process_time + _STALE_MARGIN_SECONDS)
     with stop_on_signals() as stop:
-        try:
-            dead_letters: DeadLetterSink = (
-                KafkaDeadLetterSink(profile, dlq_topic) if dlq_available else DiscardingDeadLetterSink()
-            )
-            consumer = create_client(Consumer, consumer_config(profile, settings.group))
-        except BrokerError as error:
-            raise click.ClickException(str(error)) from None
+        dead_letters: DeadLetterSink = (
+            KafkaDeadLetterSink(profile, dlq_topic) if dlq_available else DiscardingDeadLetterSink()
+        )
+        consumer = create_client(Consumer, consumer_config(profile, settings.group))
         host, port = options["metrics_host"], options["metrics_port"]
         server = start_probe_server(host, port, health.check, metrics.render)
         if server:
@@ -147,7 +124,7 @@ def consume(**options: Any) -> None:
         try:
             summary = worker.run()
         except KafkaException as error:
-            raise click.ClickException(f"consumer failed: {redact(str(error))}") from None
+            raise BrokerError(f"consumer failed: {redact(str(error))}") from None
         finally:
             dead_letters.close()
             if server:
@@ -157,15 +134,12 @@ def consume(**options: Any) -> None:
 
 def _check_topics(profile: ConnectionProfile, topic: str, dlq_topic: str, options: dict[str, Any]) -> bool:
     """Fail when `topic` is missing; returns whether the dead-letter topic can be used."""
-    try:
-        admin = connect_admin(profile, options["connect_timeout"])
-        if not topic_partitions(admin, topic, options["connect_timeout"]):
-            raise BrokerError(
-                f"topic {topic!r} does not exist: check --topic / KAFKA_EVENTHUB_TOPIC, or create it "
-                "first (e.g. `lagscale produce --create-topic`)"
-            )
-    except BrokerError as error:
-        raise click.ClickException(str(error)) from None
+    admin = connect_admin(profile, options["connect_timeout"])
+    if not topic_partitions(admin, topic, options["connect_timeout"]):
+        raise BrokerError(
+            f"topic {topic!r} does not exist: check --topic / KAFKA_EVENTHUB_TOPIC, or create it "
+            "first (e.g. `lagscale produce --create-topic`)"
+        )
     try:
         ensure_topic(admin, dlq_topic, create=options["create_dlq_topic"], partitions=1)
         return True

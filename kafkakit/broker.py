@@ -16,19 +16,11 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from kafkakit.clients import confluent_config
+from kafkakit.errors import BrokerError
 from kafkakit.profiles import ConnectionProfile
 from kafkakit.secrets import redact
 
 Client = TypeVar("Client")
-
-
-class BrokerError(RuntimeError):
-    """The cluster cannot be used as configured; the message says what to change.
-    `fatal` is True for authentication and TLS failures, which retrying will not fix."""
-
-    def __init__(self, message: str, *, fatal: bool = False) -> None:
-        super().__init__(message)
-        self.fatal = fatal
 
 
 @dataclass(frozen=True)
@@ -73,7 +65,7 @@ def create_client(
         cause = error.args[0]
         detail = redact(cause.str() if isinstance(cause, KafkaError) else str(error))
         hint = hints.tls if "ssl" in detail.lower() else "check the connection options"
-        raise BrokerError(f"cannot create the Kafka client: {hint} ({detail})", fatal=True) from None
+        raise BrokerError(f"cannot create the Kafka client: {hint} ({detail})", retriable=False) from None
 
 
 def connect_admin(
@@ -105,7 +97,7 @@ def connect_admin(
             if fatal or remaining <= _SLICE_S:
                 errors.append(error.args[0])
                 message = _explain(profile.bootstrap, errors, timeout, hints)
-                raise BrokerError(message, fatal=fatal) from None
+                raise BrokerError(message, retriable=not fatal) from None
 
 
 def topic_partitions(admin: AdminClient, topic: str, timeout: float = 10.0) -> int:

@@ -1,77 +1,138 @@
-"""Click pieces shared by `produce`, `consume`, `lag` and `scale`: the connection options, option
-types whose errors say what to change, and the one-line error reporting of every entry point.
+"""The command-line layer every lagscale command shares: how an option is declared (once), which
+environment variable it reads (one rule), the options several commands have, and how a command
+ends (one `error: ...` line, exit 130 after Ctrl+C).
 
-Every option can also come from an environment variable, including the tutorial's names.
+The environment rule: every option reads `LAGSCALE_<OPTION>` (its long name in capitals, dashes as
+underscores: `--lag-threshold` reads `LAGSCALE_LAG_THRESHOLD`), and `--help` shows it. The
+tutorial's `KAFKA_EVENTHUB_*` names come first where the tutorial had one. Older names (e.g.
+`LAGSCALE_SCALER_LAG_THRESHOLD`) are still read, after the shown ones, but no longer shown.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from kafkakit import envvars
-from kafkakit.errors import ConfigError
+from kafkakit.errors import ConfigError, LagscaleError
 from kafkakit.profiles import PROFILE_KINDS, SCRAM_MECHANISMS, ConnectionProfile, build_profile
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-_OPTIONS = [
-    click.option(
-        "--profile",
-        "profile_kind",
-        envvar=envvars.PROFILE,
-        type=click.Choice(PROFILE_KINDS),
-        default=None,
-        help="Connection profile; default: eventhubs when a connection string is set, else plaintext.",
-    ),
-    click.option("--bootstrap", envvar=envvars.ENDPOINT, default="", help="host:port[,host:port]"),
-    click.option("--username", envvar=envvars.USERNAME, default="", help="SASL user."),
-    click.option("--password", envvar=envvars.PASSWORD, default="", help="SASL password.", show_envvar=True),
-    click.option(
-        "--connection-string",
-        envvar=envvars.CONNECTION_STRING,
-        default="",
-        help="Event Hubs connection string (profile eventhubs).",
-    ),
-    click.option("--ca-file", envvar=envvars.CA_FILE, default="", help="PEM CA bundle for TLS."),
-    click.option(
-        "--scram-mechanism",
-        envvar=envvars.SCRAM_MECHANISM,
-        type=click.Choice(SCRAM_MECHANISMS),
-        default="SCRAM-SHA-512",
-    ),
-    click.option(
-        "--tls/--no-tls", envvar=envvars.TLS, default=False, help="Use TLS with the scram/plaintext profiles."
-    ),
-]
+Decorator = Callable[[F], F]
+ENV_PREFIX = "LAGSCALE_"
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports after Ctrl+C
 
 
-def connection_options(func: F) -> F:
-    """Decorate a click command with the connection options (in a stable order)."""
-    for option in reversed(_OPTIONS):
-        func = option(func)
-    return func
+def envvar_for(flag: str) -> str:
+    """The environment variable of a flag, by the one rule: `--lag-threshold` -> LAGSCALE_LAG_THRESHOLD."""
+    return ENV_PREFIX + flag.split("/", maxsplit=1)[0].lstrip("-").replace("-", "_").upper()
 
 
-def profile_from_options(options: dict[str, Any]) -> ConnectionProfile:
-    """Build the profile from the options added by `connection_options`; bad input -> UsageError."""
-    try:
-        return build_profile(
-            options.pop("profile_kind"),
-            bootstrap=options.pop("bootstrap"),
-            username=options.pop("username"),
-            password=options.pop("password"),
-            connection_string=options.pop("connection_string"),
-            ca_file=options.pop("ca_file"),
-            scram_mechanism=options.pop("scram_mechanism"),
-            tls=options.pop("tls"),
+class EnvOption(click.Option):
+    """A click option that follows the environment rule and shows its variables in `--help`.
+
+    `tutorial_envvars` are read (and shown) before the rule's name; `legacy_envvars` are read last
+    and not shown; `aliases` are older spellings of the flag that still parse but are not shown.
+    """
+
+    def __init__(
+        self,
+        param_decls: Sequence[str],
+        *,
+        aliases: Sequence[str] = (),
+        tutorial_envvars: Sequence[str] = (),
+        legacy_envvars: Sequence[str] = (),
+        **attrs: Any,
+    ) -> None:
+        primary = next(decl for decl in param_decls if decl.startswith("--"))
+        attrs.setdefault("envvar", [*tutorial_envvars, envvar_for(primary)])
+        attrs["show_envvar"] = True
+        super().__init__([*param_decls, *aliases], **attrs)
+        self.aliases = tuple(aliases)
+        self.legacy_envvars = list(legacy_envvars)
+
+    def resolve_envvar_value(self, ctx: click.Context) -> str | None:
+        value = super().resolve_envvar_value(ctx)
+        if value is not None:
+            return value
+        return next((os.environ[name] for name in self.legacy_envvars if os.environ.get(name)), None)
+
+    def envvar_used(self) -> str | None:
+        """The variable the value came from, when it came from the environment."""
+        shown = [self.envvar] if isinstance(self.envvar, str) else list(self.envvar or ())
+        return next((name for name in (*shown, *self.legacy_envvars) if os.environ.get(name)), None)
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        """The flag as written, and the variable only when the value came from the environment."""
+        hint = " / ".join(f"'{opt}'" for opt in self.opts if opt not in self.aliases)
+        from_env = (
+            ctx is not None
+            and self.name
+            and ctx.get_parameter_source(self.name) is ParameterSource.ENVIRONMENT
         )
-    except ConfigError as error:
-        raise click.UsageError(str(error)) from None
+        used = self.envvar_used() if from_env else None
+        return f"{hint} (from {used})" if used else hint
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        shown, self.opts = self.opts, [opt for opt in self.opts if opt not in self.aliases]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = shown
+
+
+def option(*param_decls: str, **attrs: Any) -> Callable[[F], F]:
+    """`click.option` for an option only one command has, following the environment rule."""
+    return click.option(*param_decls, cls=EnvOption, **attrs)
+
+
+class Flag:
+    """One option, declared once for every command that has it. Calling it gives the click
+    decorator; a command may change the default, the help text or other attributes:
+
+        RATE = Flag("--rate", type=Number(0, "events per second"), help="Events per second.")
+        @RATE(default=20.0)
+    """
+
+    def __init__(self, *param_decls: str, **attrs: Any) -> None:
+        self.param_decls = param_decls
+        self.attrs = attrs
+
+    def __call__(self, **overrides: Any) -> Callable[[F], F]:
+        return click.option(*self.param_decls, cls=EnvOption, **{**self.attrs, **overrides})
+
+
+def options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """Several option decorators as one, applied in the order listed (as they read)."""
+
+    def decorate(func: F) -> F:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return decorate
+
+
+def legacy_envvars(prefix: str) -> Callable[[click.Command], click.Command]:
+    """Also read the names a command used before the one rule: `<prefix>_<OPTION>` for its option
+    name and for each of its spellings (e.g. LAGSCALE_SCALER_MIN_REPLICAS). Not shown in --help."""
+
+    def apply(command: click.Command) -> click.Command:
+        for param in command.params:
+            if isinstance(param, EnvOption) and param.name:
+                spellings = [opt.lstrip("-").replace("-", "_") for opt in param.opts if opt.startswith("--")]
+                names = {f"{prefix}_{name.upper()}" for name in (param.name, *spellings)}
+                shown = set(param.envvar or ())
+                param.legacy_envvars += sorted(name for name in names if name not in shown)
+        return command
+
+    return apply
 
 
 def _option_name(param: click.Parameter | None) -> str:
@@ -118,32 +179,100 @@ def required_text(what: str) -> Callable[[click.Context, click.Parameter, str | 
     return check
 
 
-def seconds_option(
-    flag: str, envvar: list[str] | str, default: float, minimum: float, help: str
-) -> Callable[[F], F]:
-    """A duration option, with the error of `Number` when it is not a number of seconds ≥ minimum."""
-    return click.option(
-        flag, envvar=envvar, type=Number(minimum, "seconds"), default=default, show_default=True, help=help
+def seconds(minimum: float) -> Number:
+    """The type of a duration option: a number of seconds ≥ minimum."""
+    return Number(minimum, "seconds")
+
+
+# -- the connection to the cluster: every command that talks to Kafka -------------------------------
+
+PROFILE = Flag(
+    "--profile",
+    "profile_kind",
+    type=click.Choice(PROFILE_KINDS),
+    default=None,
+    help="Connection profile; default: eventhubs when a connection string is set, else plaintext.",
+)
+BOOTSTRAP = Flag(
+    "--bootstrap", tutorial_envvars=envvars.ENDPOINT[:1], default="", help="host:port[,host:port]"
+)
+USERNAME = Flag("--username", tutorial_envvars=envvars.USERNAME[:1], default="", help="SASL user.")
+PASSWORD = Flag("--password", tutorial_envvars=envvars.PASSWORD[:1], default="", help="SASL password.")
+CONNECTION_STRING = Flag(
+    "--connection-string",
+    envvar=[*envvars.CONNECTION_STRING, envvar_for("--connection-string")],
+    default="",
+    help="Event Hubs connection string (profile eventhubs).",
+)
+CA_FILE = Flag("--ca-file", default="", help="PEM CA bundle for TLS.")
+SCRAM_MECHANISM = Flag(
+    "--scram-mechanism", type=click.Choice(SCRAM_MECHANISMS), default="SCRAM-SHA-512", show_default=True
+)
+TLS = Flag("--tls/--no-tls", default=False, help="Use TLS with the scram/plaintext profiles.")
+
+connection_options = options(
+    PROFILE(), BOOTSTRAP(), USERNAME(), PASSWORD(), CONNECTION_STRING(), CA_FILE(), SCRAM_MECHANISM(), TLS()
+)
+"""The connection options, in a stable order, for every command that talks to Kafka."""
+
+
+def profile_from_options(options: dict[str, Any]) -> ConnectionProfile:
+    """Build the profile from (and remove) the options added by `connection_options`."""
+    return build_profile(
+        options.pop("profile_kind"),
+        bootstrap=options.pop("bootstrap"),
+        username=options.pop("username"),
+        password=options.pop("password"),
+        connection_string=options.pop("connection_string"),
+        ca_file=options.pop("ca_file"),
+        scram_mechanism=options.pop("scram_mechanism"),
+        tls=options.pop("tls"),
     )
 
 
-CONNECT_TIMEOUT = seconds_option(
+# -- options several commands share ---------------------------------------------------------------
+
+TOPIC = Flag("--topic", tutorial_envvars=envvars.TOPIC[:1], help="Topic (Event Hub).")
+GROUP = Flag("--group", tutorial_envvars=envvars.CONSUMER_GROUP[:1], help="Consumer group id.")
+PARTITIONS = Flag(
+    "--partitions", type=click.IntRange(min=1), default=6, show_default=True, help="Partitions of the topic."
+)
+RATE = Flag("--rate", type=Number(0, "events per second"), show_default=True, help="Events per second.")
+BURST = Flag("--burst", type=click.IntRange(min=0), help="Events written at once at the start.")
+PROCESS_TIME = Flag("--process-time", type=seconds(0), help="Seconds each consumer spends per event.")
+METRICS_PORT = Flag(
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    default=0,
+    help="Serve /healthz and /metrics on this port (0 = off).",
+)
+METRICS_HOST = Flag(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address for /healthz and /metrics; 0.0.0.0 in a pod so probes and Prometheus reach it.",
+)
+VERBOSE = Flag("-v", "--verbose", is_flag=True, help="Debug logging.")
+CONNECT_TIMEOUT = Flag(
     "--connect-timeout",
-    envvars.CONNECT_TIMEOUT,
+    type=seconds(1),
     default=10.0,
-    minimum=1,
+    show_default=True,
     help="Seconds to wait for the broker before giving up.",
 )
-PROGRESS_INTERVAL = seconds_option(
+PROGRESS_INTERVAL = Flag(
     "--progress-interval",
-    envvars.PROGRESS_INTERVAL,
+    type=seconds(0.1),
     default=5.0,
-    minimum=0.1,
+    show_default=True,
     help="Seconds between progress lines.",
 )
 
 
-def _one_line(message: str) -> str:
+# -- how a command ends ---------------------------------------------------------------------------
+
+
+def one_line(message: str) -> str:
     """A multi-line message (a title and a list of problems) as one line."""
     lines = [line.strip().removeprefix("- ") for line in message.splitlines() if line.strip()]
     if len(lines) < 2:
@@ -153,21 +282,57 @@ def _one_line(message: str) -> str:
 
 def exit_with_one_line_errors(invoke: Callable[[], Any]) -> NoReturn:
     """Exit like click's standalone mode after `invoke` (a command's `main(...,
-    standalone_mode=False)`), but report an error as the single line `error: <message>` instead
-    of click's usage block: exit code 2 for usage errors, 1 for the others."""
+    standalone_mode=False)`), but report an error as the single line `error: <message>`: exit 2 for
+    usage and settings errors, 1 for the others, 130 after Ctrl+C (once the command stopped)."""
     try:
         result = invoke()
     except click.exceptions.NoArgsIsHelpError as error:  # not an error: the help text
         error.show()
         sys.exit(error.exit_code)
     except click.ClickException as error:
-        click.echo(f"error: {_one_line(error.format_message())}", err=True)
-        sys.exit(error.exit_code)
-    except click.Abort:
-        click.echo("error: aborted", err=True)
-        sys.exit(1)
+        _fail(error.format_message(), error.exit_code)
+    except ConfigError as error:
+        _fail(str(error), 2)
+    except LagscaleError as error:
+        _fail(str(error), 1)
+    except (click.Abort, KeyboardInterrupt):
+        sys.exit(EXIT_INTERRUPTED)
     # main() returns a command's own exit code (ctx.exit, --help), else its result.
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"error: {one_line(message)}", err=True)
+    sys.exit(code)
+
+
+class OneLineErrors:
+    """Mixed into a click command or group: run standalone (the command line, `python -m`, tests'
+    CliRunner), it ends as `exit_with_one_line_errors` says."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        run = super().main  # type: ignore[misc]
+        if standalone_mode:
+            exit_with_one_line_errors(
+                lambda: run(args, prog_name, complete_var, standalone_mode=False, **extra)
+            )
+        return run(args, prog_name, complete_var, standalone_mode=False, **extra)
+
+
+class Command(OneLineErrors, click.Command):
+    """A click command with one-line errors (see `command`)."""
+
+
+def command(name: str) -> Callable[[Callable[..., Any]], click.Command]:
+    """Declare a lagscale command: -h as well as --help, one-line errors, exit 130 after Ctrl+C."""
+    return click.command(name, cls=Command, context_settings={"help_option_names": ["-h", "--help"]})
 
 
 def run_command(command: click.Command, prog_name: str) -> NoReturn:

@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 import orjson
 
+from kafkakit.errors import LagscaleError
+
 _FIELDS = ("id", "sequence", "time", "producer")
 # Bytes of `,"padding":""` that the padding field adds before its content.
 _PADDING_OVERHEAD = len(b',"padding":""')
@@ -27,7 +29,7 @@ _ID_SEQUENCE_MASK = (1 << 48) - 1
 _MAX_SEQUENCE_DIGITS = 20
 
 
-class InvalidEventError(ValueError):
+class InvalidEventError(LagscaleError, ValueError):
     """Bytes that are not a valid event; the message says what is wrong."""
 
 

@@ -8,8 +8,9 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import click
 from prometheus_client import CONTENT_TYPE_LATEST
+
+from kafkakit.errors import ConfigError, Problem
 
 HealthCheck = Callable[[], tuple[bool, str]]  # (healthy, reason shown in the reply)
 MetricsText = Callable[[], bytes]  # the Prometheus exposition text
@@ -67,6 +68,5 @@ def start_probe_server(host: str, port: int, health: HealthCheck, metrics: Metri
     try:
         return ProbeServer(host, port, health, metrics)
     except OSError as error:
-        raise click.ClickException(
-            f"cannot serve metrics on {host}:{port} ({error.strerror}): pick another --metrics-port"
-        ) from None
+        message = f"cannot serve on {host}:{port} ({error.strerror}): pick another --metrics-port"
+        raise ConfigError(Problem("--metrics-port", message)) from None

@@ -4,12 +4,10 @@ so `lagscale produce` does not pay for importing the Kubernetes client."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
-from typing import Any
 
 import click
 
-from kafkakit.cli_options import exit_with_one_line_errors
+from kafkakit.cli_options import OneLineErrors
 
 # command name -> "module:attribute" of a click command
 _COMMANDS = {
@@ -24,23 +22,7 @@ _COMMANDS = {
 }
 
 
-class _LazyGroup(click.Group):
-    def main(
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        **extra: Any,
-    ) -> Any:
-        """Errors of every subcommand end as one `error: ...` line (see kafkakit.cli_options)."""
-        run = super().main
-        if standalone_mode:
-            exit_with_one_line_errors(
-                lambda: run(args, prog_name, complete_var, standalone_mode=False, **extra)
-            )
-        return run(args, prog_name, complete_var, standalone_mode=False, **extra)
-
+class _LazyGroup(OneLineErrors, click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*_COMMANDS, *super().list_commands(ctx)])
 
@@ -58,8 +40,3 @@ class _LazyGroup(click.Group):
 @click.version_option(package_name="lagscale")
 def main() -> None:
     """Lag-based autoscaling of Kafka consumers, KEDA-exact, explained."""
-
-
-def register(name: str, target: str) -> None:
-    """Add a lazily loaded subcommand (used by modules of this package)."""
-    _COMMANDS[name] = target

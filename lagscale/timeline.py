@@ -9,6 +9,8 @@ import itertools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from scaler.loop.decision import Decision
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -27,30 +29,18 @@ class Sample:
     partition_lags: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
-class DecisionPoint:
-    """One poll of the scaling loop, with the reason in words."""
-
-    time: float
-    path: str
-    """`poll` (KEDA's own poll: activity, 0 <-> 1) or `hpa` (an HPA sync: 1 <-> N)."""
-    active: bool
-    metric: float | None
-    total_lag: int | None
-    current: int
-    desired: int
-    reason: str
-
-
 @dataclass
 class Timeline:
+    """Samples of the state, and the scaling loop's decisions with `time` in seconds since the run
+    started (the loop's own record, scaler.loop.decision.Decision)."""
+
     label: str
     partitions: int
     lag_threshold: int
     max_replicas: int
     initial_replicas: int = 0
     samples: list[Sample] = field(default_factory=list)
-    decisions: list[DecisionPoint] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
 
     def summary(self) -> RunSummary:
         return summarize(self)

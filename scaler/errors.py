@@ -1,55 +1,32 @@
-"""Errors raised at the scaler's Kafka boundary. Each message says what to change.
+"""The scaler's errors at its two runtime boundaries; settings problems are kafkakit's ConfigError.
 
 `retriable` tells the loop whether the next poll may succeed on its own (a broker restart, a
-coordinator move) or whether a person has to act (a missing topic, unsupported SASL mode).
+coordinator move, an API server blip) or whether a person has to act (a missing topic, a missing
+permission).
 """
 
 from __future__ import annotations
 
-
-class ScalerError(Exception):
-    """Base of every error the scaler raises on purpose."""
+from kafkakit.errors import BrokerError, LagscaleError
 
 
-class ConnectionSettingsError(ScalerError, ValueError):
-    """The trigger's connection settings cannot be turned into a client configuration."""
+class OffsetsError(BrokerError):
+    """A connected client could not read the offsets; the whole evaluation fails, as in KEDA.
+    (A client that cannot connect at all raises kafkakit's BrokerError.)"""
 
 
-class OffsetsError(ScalerError):
-    """Offsets could not be read; the whole evaluation fails, as in KEDA."""
-
-    def __init__(self, message: str, *, retriable: bool) -> None:
-        super().__init__(message)
-        self.retriable = retriable
-
-
-class BrokerUnavailableError(OffsetsError):
-    """No broker answered within the timeout, or authentication / TLS failed."""
-
-
-class TopicNotFoundError(OffsetsError):
+def topic_not_found(topic: str, *, committed_by: str = "") -> OffsetsError:
     """The trigger's topic does not exist (KEDA never creates it)."""
-
-    def __init__(self, topic: str, *, committed_by: str = "") -> None:
-        if committed_by:
-            # No `topic` in the trigger: the group still holds commits for a deleted topic.
-            advice = f"group {committed_by!r} has commits for it: delete them, or set `topic` in the trigger"
-        else:
-            advice = "create it, or fix `topic` in the trigger"
-        super().__init__(f"topic {topic!r} does not exist: {advice}", retriable=False)
-        self.topic = topic
+    if committed_by:
+        # No `topic` in the trigger: the group still holds commits for a deleted topic.
+        advice = f"group {committed_by!r} has commits for it: delete them, or set `topic` in the trigger"
+    else:
+        advice = "create it, or fix `topic` in the trigger"
+    return OffsetsError(f"topic {topic!r} does not exist: {advice}", retriable=False)
 
 
-class GroupOffsetsError(OffsetsError):
-    """The consumer group's committed offsets could not be read (coordinator or group error)."""
-
-
-class PartitionOffsetsError(OffsetsError):
-    """One partition returned an error; KEDA fails the whole evaluation rather than guess its lag."""
-
-
-class TargetError(ScalerError):
-    """Reading or setting replicas failed. `retriable` says whether trying again may help."""
+class TargetError(LagscaleError):
+    """Reading or setting replicas failed (Kubernetes API, local processes)."""
 
     def __init__(self, message: str, *, retriable: bool) -> None:
         super().__init__(message)

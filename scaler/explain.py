@@ -79,7 +79,7 @@ def explain(
 ) -> Explanation:
     """Run one HPA sync on the report's metric (fresh HPA: no stabilisation history)."""
     chosen_fixes = fixes or Fixes()
-    spec = hpa_spec or hpa_spec_for(ScaledObjectSpec(), trigger.metric_type, trigger.lag_threshold)
+    spec = hpa_spec or hpa_spec_for(ScaledObjectSpec(), trigger)
     decision = Hpa(spec, chosen_fixes).evaluate(
         report.metric, current_replicas, now=0.0, pinned_replicas=report.pinned_replicas
     )

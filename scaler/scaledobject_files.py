@@ -10,23 +10,22 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
-import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from kafkakit.errors import ConfigError, Problem
 from kafkakit.secrets import register_secret
 from scaler.keda.scaledobject import ScaledObjectDefinition, parse_scaled_object
-from scaler.keda.trigger import KafkaTrigger, TriggerError, parse_trigger
+from scaler.keda.trigger import KafkaTrigger, parse_trigger
 from scaler.keda.trigger_auth import AUTH_KINDS, has_aws_pod_identity, resolve_auth_params
 
 
-class ConfigFileError(ValueError):
-    """A file cannot be used; the message names the file and says what to change."""
+def _file_error(path: Path | str, message: str) -> ConfigError:
+    return ConfigError(Problem(str(path), message))
 
 
 @dataclass(frozen=True)
@@ -35,11 +34,8 @@ class LoadedScaledObject:
 
     definition: ScaledObjectDefinition
     trigger: KafkaTrigger
-    trigger_index: int
-
-    @property
-    def use_cached_metrics(self) -> bool:
-        return self.definition.triggers[self.trigger_index].use_cached_metrics
+    where: Callable[[str], str]
+    """Where a trigger parameter was written in the files (for problems found later)."""
 
 
 @dataclass
@@ -49,26 +45,42 @@ class _Documents:
     secrets: dict[str, dict[str, str]]
 
 
+def read_scaled_object(config: Path) -> ScaledObjectDefinition:
+    """The one ScaledObject in `config`, parsed; its trigger metadata stays unparsed (for callers
+    that need no connection, such as the simulator)."""
+    documents = _Documents([], [], {})
+    _sort(documents, config)
+    return _only_scaled_object(documents, config)
+
+
+def _only_scaled_object(documents: _Documents, config: Path) -> ScaledObjectDefinition:
+    if len(documents.scaled_objects) != 1:
+        found = len(documents.scaled_objects)
+        raise _file_error(config, f"expected exactly one ScaledObject, found {found}")
+    try:
+        return parse_scaled_object(documents.scaled_objects[0])
+    except ConfigError as error:
+        raise ConfigError(error.problems, title=f"invalid ScaledObject in {config}") from None
+
+
 def load_scaled_object(
     config: Path,
     trigger_auth_files: Iterable[Path] = (),
     secret_files: Iterable[Path] = (),
     env: Mapping[str, str] | None = None,
 ) -> LoadedScaledObject:
-    """Parse the files; raises ConfigFileError, ScaledObjectError or TriggerError (all ValueError)."""
+    """Parse the files; raises ConfigError naming the file, and the field in it, to change."""
     environment = dict(env or {})
     documents = _Documents([], [], {})
     for path in (config, *trigger_auth_files, *secret_files):
         _sort(documents, path)
-    if len(documents.scaled_objects) != 1:
-        found = len(documents.scaled_objects)
-        raise ConfigFileError(f"{config}: expected exactly one ScaledObject, found {found}")
-    definition = _parse_definition(documents.scaled_objects[0])
+    definition = _only_scaled_object(documents, config)
     kafka = definition.kafka_triggers()
     if len(kafka) != 1:
-        raise ConfigFileError(
-            f"{config}: ScaledObject {definition.name} has {len(kafka)} kafka triggers; "
-            "lagscale drives one: keep one kafka trigger"
+        raise _file_error(
+            config,
+            f"ScaledObject {definition.name} has {len(kafka)} kafka triggers; "
+            "lagscale drives one: keep one kafka trigger",
         )
     index, trigger_definition = kafka[0]
     auth_params: dict[str, str] = {}
@@ -77,35 +89,35 @@ def load_scaled_object(
         auth = _find_auth(documents, trigger_definition.auth_ref_kind, trigger_definition.auth_ref_name)
         auth_params = resolve_auth_params(auth, documents.secrets, environment)
         aws_pod_identity = has_aws_pod_identity(auth)
-    trigger = parse_trigger(
-        trigger_definition.metadata,
-        auth_params,
-        trigger_index=index,
-        resolved_env=environment,
-        metric_type=trigger_definition.metric_type,
-        aws_pod_identity=aws_pod_identity,
-    )
-    return LoadedScaledObject(definition, trigger, index)
-
-
-def _parse_definition(document: Mapping[str, Any]) -> ScaledObjectDefinition:
-    """parse_scaled_object reads lagThreshold early (it is the HPA target) and stops at its first
-    problem. Parsing again with a placeholder there, and then restoring the real metadata, lets the
-    full trigger parse that follows list every problem at once."""
+    where = _trigger_fields(index, trigger_definition.metadata, auth_params, trigger_definition.auth_ref_name)
     try:
-        return parse_scaled_object(document)
-    except TriggerError:
-        placeholder = copy.deepcopy(dict(document))
-        for trigger in placeholder.get("spec", {}).get("triggers", []):
-            if isinstance(trigger, dict) and isinstance(trigger.get("metadata"), dict):
-                trigger["metadata"]["lagThreshold"] = "10"
-        parsed = parse_scaled_object(placeholder)
-    originals = [dict(trigger.get("metadata") or {}) for trigger in document["spec"]["triggers"]]
-    triggers = [
-        dataclasses.replace(trigger, metadata=original)
-        for trigger, original in zip(parsed.triggers, originals, strict=True)
-    ]
-    return dataclasses.replace(parsed, triggers=triggers)
+        trigger = parse_trigger(
+            trigger_definition.metadata,
+            auth_params,
+            trigger_index=index,
+            resolved_env=environment,
+            metric_type=trigger_definition.metric_type,
+            aws_pod_identity=aws_pod_identity,
+        )
+    except ConfigError as error:
+        raise ConfigError(error.renamed(where).problems, title=f"invalid kafka trigger in {config}") from None
+    return LoadedScaledObject(definition, trigger, where)
+
+
+def _trigger_fields(
+    index: int, metadata: Mapping[str, str], auth_params: Mapping[str, str], auth_name: str | None
+) -> Callable[[str], str]:
+    """A KEDA parameter named where the user wrote it: the trigger's metadata (also for a missing
+    one), or its TriggerAuthentication."""
+
+    def where(parameter: str) -> str:
+        if parameter == "metricType":
+            return f"spec.triggers[{index}].metricType"
+        if parameter in auth_params and parameter not in metadata:
+            return f"TriggerAuthentication {auth_name} parameter {parameter}"
+        return f"spec.triggers[{index}].metadata.{parameter}"
+
+    return where
 
 
 def _sort(documents: _Documents, path: Path) -> None:
@@ -125,13 +137,13 @@ def _read_yaml(path: Path) -> list[Mapping[str, Any]]:
     try:
         loaded = list(yaml.safe_load_all(path.read_text()))
     except OSError as error:
-        raise ConfigFileError(f"cannot read {path}: {error.strerror}") from None
+        raise _file_error(path, f"cannot read it ({error.strerror})") from None
     except yaml.YAMLError as error:
-        raise ConfigFileError(f"{path} is not valid YAML: {error}") from None
+        raise _file_error(path, f"is not valid YAML: {' '.join(str(error).split())}") from None
     documents = [doc for doc in loaded if doc is not None]
     for number, document in enumerate(documents, start=1):
         if not isinstance(document, Mapping):
-            raise ConfigFileError(f"{path}: document {number} is not a mapping (a Kubernetes object)")
+            raise _file_error(path, f"document {number} is not a mapping (a Kubernetes object)")
     return documents
 
 
@@ -139,14 +151,14 @@ def decode_secret(document: Mapping[str, Any], path: Path | str = "<secret>") ->
     """(name, {key: value}) of a v1 Secret: `data` base64-decoded, `stringData` on top."""
     name = str((document.get("metadata") or {}).get("name", "")).strip()
     if not name:
-        raise ConfigFileError(f"{path}: a Secret has no metadata.name")
+        raise _file_error(path, "a Secret has no metadata.name")
     values: dict[str, str] = {}
     for key, encoded in (document.get("data") or {}).items():
         try:
             values[str(key)] = base64.b64decode(str(encoded), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
-            raise ConfigFileError(
-                f"{path}: Secret {name} key {key} is not base64 text: put plain values under stringData"
+            raise _file_error(
+                path, f"Secret {name} key {key} is not base64 text: put plain values under stringData"
             ) from None
     for key, plain in (document.get("stringData") or {}).items():
         values[str(key)] = str(plain)
@@ -161,7 +173,10 @@ def _find_auth(documents: _Documents, kind: str | None, name: str) -> Mapping[st
         metadata = document.get("metadata") or {}
         if document.get("kind") == wanted_kind and metadata.get("name") == name:
             return document
-    raise ConfigFileError(
-        f"the kafka trigger uses {wanted_kind} {name!r}, which is not in the files: "
-        f"pass --trigger-auth FILE (and --secret FILE for its secretTargetRef)"
+    raise ConfigError(
+        Problem(
+            "--trigger-auth",
+            f"the kafka trigger uses {wanted_kind} {name!r}, which is not in the files: pass "
+            "--trigger-auth FILE (and --secret FILE for its secretTargetRef)",
+        )
     )

@@ -14,101 +14,92 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from kafkakit.cli_options import (
+    BOOTSTRAP,
+    BURST,
+    PARTITIONS,
+    PROCESS_TIME,
+    RATE,
+    command,
+    legacy_envvars,
+    option,
+)
 from kafkakit.logs import configure_logging
-from lagscale.demo.local_broker import LocalBrokerError, local_broker
-from lagscale.demo.run import DemoError, DemoResult, DemoSettings, DemoSettingsError, run_demo
+from lagscale.demo.local_broker import local_broker
+from lagscale.demo.run import DemoResult, DemoSettings, run_demo
 from lagscale.demo.view import LiveView, LogView
-from scaler.loop.scaling_loop import MODES
+from lagscale.plots.png import require_matplotlib
+from scaler.cli.options import MODE, keda_flag
+from scaler.loop.config import ScalingConfig
 
 EXIT_CODES = {"completed": 0, "timed_out": 1, "failed": 1, "interrupted": 130}
 
 
-class InputError(click.ClickException):
-    """Bad option value: one line, exit code 2."""
-
-    exit_code = 2
-
-
-@click.command(
-    "demo",
-    # Every option also reads LAGSCALE_DEMO_<OPTION> (e.g. LAGSCALE_DEMO_PARTITIONS=4); --bootstrap
-    # reads LAGSCALE_BOOTSTRAP like the other commands.
-    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "LAGSCALE_DEMO"},
+@legacy_envvars("LAGSCALE_DEMO")
+@command("demo")
+@BOOTSTRAP(
+    envvar=["LAGSCALE_BOOTSTRAP"],  # not the tutorial's endpoint: the demo runs on a local broker
+    help="Broker host:port; default: the kafka.env of scripts/kafka up (started if none answers).",
 )
-@click.option(
-    "--bootstrap",
-    envvar="LAGSCALE_BOOTSTRAP",
-    default="",
-    help="Broker host:port; default: LAGSCALE_BOOTSTRAP, else the kafka.env of scripts/kafka up.",
-)
-@click.option(
+@option(
     "--start-broker/--no-start-broker",
     default=True,
     show_default=True,
     help="No --bootstrap and no local broker answers: start it (scripts/kafka up), stop it at the end.",
 )
-@click.option("--partitions", type=int, default=6, show_default=True, help="Partitions of the demo topic.")
-@click.option(
-    "--burst", type=int, default=2400, show_default=True, help="Events written at once at the start."
-)
-@click.option("--rate", type=float, default=20.0, show_default=True, help="Events/s after the burst.")
-@click.option(
+@PARTITIONS(help="Partitions of the demo topic.")
+@BURST(default=2400, show_default=True)
+@RATE(default=20.0, help="Events/s after the burst.")
+@option(
     "--produce-seconds",
-    type=float,
+    type=click.FloatRange(min=0),
     default=20.0,
     show_default=True,
     help="How long to keep producing at --rate after the burst.",
 )
-@click.option(
-    "--process-time",
-    type=float,
-    default=0.1,
-    show_default=True,
-    help="Seconds each consumer spends per event.",
-)
-@click.option("--lag-threshold", type=int, default=10, show_default=True, help="lagThreshold.")
-@click.option(
-    "--polling-interval",
-    type=int,
+@PROCESS_TIME(default=0.1, show_default=True)
+@keda_flag("lagThreshold")(default=10, show_default=True)
+@keda_flag("pollingInterval")(
     default=2,
     show_default=True,
     help="pollingInterval (also the HPA sync period here, to keep the demo short).",
 )
-@click.option("--cooldown-period", type=int, default=20, show_default=True, help="cooldownPeriod.")
-@click.option(
+@keda_flag("cooldownPeriod")(default=20, show_default=True)
+@option(
     "--downscale-stabilization",
-    type=int,
+    type=click.IntRange(min=0),
     default=10,
     show_default=True,
     help="HPA scale-down stabilization window in seconds (Kubernetes default: 300).",
 )
-@click.option("--mode", type=click.Choice(MODES), default="keda", show_default=True)
-@click.option(
+@MODE()
+@option(
     "--duration",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=240.0,
     show_default=True,
     help="Give up (exit 1) if replicas are not back to 0 after this many seconds.",
 )
-@click.option(
+@option(
     "--out",
     "out_dir",
-    type=click.Path(path_type=Path),
+    type=click.Path(file_okay=False, path_type=Path),
     default=Path("out"),
     show_default=True,
     help="Where the timeline PNG/HTML/JSON and the logs go.",
 )
-@click.option("--no-live", is_flag=True, help="Plain log lines instead of the live screen.")
-@click.option("--keep-topic", is_flag=True, help="Do not delete the demo topic at the end.")
+@option("--no-live", is_flag=True, help="Plain log lines instead of the live screen.")
+@option("--keep-topic", is_flag=True, help="Do not delete the demo topic at the end.")
 def demo(**options: Any) -> None:
     """Scale real consumer processes 0 -> N -> 0 on a local broker, with KEDA's exact rules.
 
     Without --bootstrap it uses the broker of scripts/kafka, and starts it (and stops it again at
     the end) when none answers. Ctrl+C stops everything it started.
     """
-    settings = _settings(options)  # checked before looking for a broker
+    settings = _settings(options)
+    config = settings.scaling_config()  # every setting checked before looking for a broker
+    require_matplotlib()  # the timeline plots are written at the end: fail now, not after the run
     out_dir: Path = settings.out_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "logs" / "demo.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     console = Console()
@@ -116,9 +107,8 @@ def demo(**options: Any) -> None:
     try:
         with _broker(options) as bootstrap, log_path.open("a", encoding="utf-8") as log_file:
             configure_logging(stream=log_file)  # decisions are shown by the view; details go to the file
-            result = _run(dataclasses.replace(settings, bootstrap=bootstrap), options["no_live"], console)
-    except (DemoError, LocalBrokerError) as error:
-        raise click.ClickException(str(error)) from None
+            settings = dataclasses.replace(settings, bootstrap=bootstrap)
+            result = _run(settings, config, options["no_live"], console)
     finally:
         signal.signal(signal.SIGTERM, previous)
     _print_summary(console, result, log_path)
@@ -144,36 +134,33 @@ def _broker(options: dict[str, Any]) -> Iterator[str]:
 
 
 def _settings(options: dict[str, Any]) -> DemoSettings:
-    """The checked settings; the bootstrap address is filled in once a broker is found."""
-    try:
-        return DemoSettings(
-            bootstrap="",
-            partitions=options["partitions"],
-            burst=options["burst"],
-            rate=options["rate"],
-            produce_seconds=options["produce_seconds"],
-            process_time=options["process_time"],
-            lag_threshold=options["lag_threshold"],
-            polling_interval=options["polling_interval"],
-            cooldown_period=options["cooldown_period"],
-            downscale_stabilization=options["downscale_stabilization"],
-            mode=options["mode"],
-            duration=options["duration"],
-            out_dir=options["out_dir"],
-            keep_topic=options["keep_topic"],
-        ).validate()
-    except DemoSettingsError as error:
-        raise InputError(str(error)) from None
+    """The settings; the bootstrap address is filled in once a broker is found."""
+    return DemoSettings(
+        bootstrap="",
+        partitions=options["partitions"],
+        burst=options["burst"],
+        rate=options["rate"],
+        produce_seconds=options["produce_seconds"],
+        process_time=options["process_time"],
+        lag_threshold=options["lag_threshold"],
+        polling_interval=options["polling_interval"],
+        cooldown_period=options["cooldown_period"],
+        downscale_stabilization=options["downscale_stabilization"],
+        mode=options["mode"],
+        duration=options["duration"],
+        out_dir=options["out_dir"],
+        keep_topic=options["keep_topic"],
+    )
 
 
-def _run(settings: DemoSettings, plain: bool, console: Console) -> DemoResult:
+def _run(settings: DemoSettings, config: ScalingConfig, plain: bool, console: Console) -> DemoResult:
     title = f"lagscale demo (local: real broker, real consumer processes, {settings.mode} mode)"
     if plain:
         print(title, flush=True)
         with LogView() as view:
-            return run_demo(settings, view)
+            return run_demo(settings, config, view)
     with LiveView(title, console) as live:
-        return run_demo(settings, live)
+        return run_demo(settings, config, live)
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:

@@ -13,15 +13,14 @@ from typing import IO
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from kafkakit.errors import BrokerError
+
 PRODUCER_STOP_SECONDS = 10.0
 
 
-class BrokerUnreachableError(RuntimeError):
-    """Nothing listens at the bootstrap address."""
-
-
 def require_listening(bootstrap: str, timeout: float = 3.0) -> None:
-    """Fail fast when no bootstrap server accepts TCP, before librdkafka retries (and logs) for seconds."""
+    """Fail fast (BrokerError) when no bootstrap server accepts TCP, before librdkafka retries (and
+    logs) for seconds."""
     errors = []
     for server in bootstrap.split(","):
         host, _, port = server.strip().rpartition(":")
@@ -31,11 +30,7 @@ def require_listening(bootstrap: str, timeout: float = 3.0) -> None:
             errors.append(f"{server.strip()}: {error}")
         else:
             return
-    raise BrokerUnreachableError(f"cannot reach Kafka at {bootstrap} ({'; '.join(errors)})")
-
-
-class TopicNotReadyError(RuntimeError):
-    """The new topic did not get a leader for every partition in time."""
+    raise BrokerError(f"cannot reach Kafka at {bootstrap} ({'; '.join(errors)})")
 
 
 def wait_for_leaders(admin: AdminClient, topic: str, partitions: int, timeout: float = 30.0) -> None:
@@ -49,7 +44,7 @@ def wait_for_leaders(admin: AdminClient, topic: str, partitions: int, timeout: f
         if len(leaders) == partitions and min(leaders) >= 0:
             return
         time.sleep(0.2)
-    raise TopicNotReadyError(
+    raise BrokerError(
         f"topic {topic!r} has no leader for every partition after {timeout:g}s: check the broker"
     )
 

@@ -1,23 +1,35 @@
 """The local Kafka broker that `scripts/kafka` runs: where it writes its env file, how to read it,
-and, for `lagscale demo`, starting it when none answers (and stopping it again only then)."""
+and, for `lagscale demo`, starting it when none answers (and stopping it again only then).
+
+The script comes from the checkout (scripts/kafka), or, in an installed wheel, from the copy the
+build ships in this package (`broker/`: the script, its lib.sh and the broker's pom). It needs java
+(17 or later), mvn for the broker's jars on first use, and openssl for its certificates.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from lagscale.demo.effects import BrokerUnreachableError, require_listening
+from kafkakit.errors import BrokerError
+from lagscale.demo.effects import require_listening
+from lagscale.errors import SetupError
 
-# The repository's scripts/kafka; absent when lagscale is installed without the checkout.
-KAFKA_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "kafka"
+_PACKAGE = Path(__file__).resolve().parent
+CHECKOUT_SCRIPT = _PACKAGE.parents[1] / "scripts" / "kafka"
+PACKAGED_SCRIPT = _PACKAGE / "broker" / "kafka"  # written there by setup.py when a wheel is built
+KAFKA_VERSION = "4.1.1"  # as in scripts/kafka, for the jar cache it fills
 SCRIPT_TIMEOUT_SECONDS = 600.0  # a first `up` resolves the broker's jars from Maven Central
+INSTALL_HINT = "Debian/Ubuntu: apt-get install openjdk-17-jre-headless maven openssl"
 
 
-class LocalBrokerError(RuntimeError):
-    """There is no broker to use and none could be started; the message says what to do."""
+def kafka_script() -> Path | None:
+    """scripts/kafka of the checkout, else the copy in the package, else None."""
+    return next((script for script in (CHECKOUT_SCRIPT, PACKAGED_SCRIPT) if script.is_file()), None)
 
 
 def kafka_state_dir() -> Path:
@@ -55,17 +67,42 @@ def bootstrap_from_env_file(path: Path) -> str:
 def broker_answers(bootstrap: str) -> bool:
     try:
         require_listening(bootstrap, timeout=2.0)
-    except BrokerUnreachableError:
+    except BrokerError:
         return False
     return True
 
 
+def missing_tools() -> list[str]:
+    """What scripts/kafka up needs and this machine lacks (mvn only while the jars are not cached)."""
+    cache = Path(os.environ.get("LAGSCALE_CACHE") or Path.home() / ".cache" / "lagscale")
+    jars_cached = (cache / f"kafka-{KAFKA_VERSION}" / "libs" / ".manifest").is_file()
+    needed = ["bash", "java", "openssl", *([] if jars_cached else ["mvn"])]
+    return [tool for tool in needed if shutil.which(tool) is None]
+
+
 def _run_script(script: Path, verb: str) -> int:
-    # Its log lines go to stderr as they come; stdout (the addresses) is not needed here.
+    # Through bash: a wheel need not keep the executable bit. Its log lines go to stderr as they
+    # come; stdout (the addresses) is not needed here.
     completed = subprocess.run(
-        [str(script), verb], stdout=subprocess.DEVNULL, timeout=SCRIPT_TIMEOUT_SECONDS, check=False
+        ["bash", str(script), verb], stdout=subprocess.DEVNULL, timeout=SCRIPT_TIMEOUT_SECONDS, check=False
     )
     return completed.returncode
+
+
+def _startable(script: Path | None) -> Path:
+    """The script to start a broker with, or SetupError saying what is missing."""
+    if script is None or not script.is_file():
+        raise SetupError(
+            "no broker answers, and this installation has no scripts/kafka to start one: "
+            "pass --bootstrap host:port (or set LAGSCALE_BOOTSTRAP)"
+        )
+    missing = missing_tools()
+    if missing:
+        raise SetupError(
+            f"no broker answers, and starting the local one needs {', '.join(missing)}: install "
+            f"{'it' if len(missing) == 1 else 'them'} ({INSTALL_HINT}), or pass --bootstrap host:port"
+        )
+    return script
 
 
 @contextlib.contextmanager
@@ -73,7 +110,7 @@ def local_broker(
     *,
     start: bool,
     notify: Callable[[str], None],
-    script: Path = KAFKA_SCRIPT,
+    script: Path | None = None,
     answers: Callable[[str], bool] = broker_answers,
 ) -> Iterator[str]:
     """The bootstrap address of the local broker (from scripts/kafka's env file). When none
@@ -86,24 +123,21 @@ def local_broker(
         return
     if not start:
         where = f" at {bootstrap}" if bootstrap else ""
-        raise LocalBrokerError(
+        raise BrokerError(
             f"no broker answers{where}: run scripts/kafka up (writes {env_file}),"
-            " pass --bootstrap host:port, or leave out --no-start-broker"
+            " pass --bootstrap host:port, or leave out --no-start-broker",
+            retriable=False,
         )
-    if not (script.is_file() and os.access(script, os.X_OK)):
-        raise LocalBrokerError(
-            f"no broker answers, and {script} is not there to start one (lagscale is installed without"
-            " the repository's scripts): run scripts/kafka up in a checkout, or pass --bootstrap host:port"
-        )
+    runnable = _startable(script or kafka_script())
     notify("no broker answers: starting the local one (scripts/kafka up); it is stopped again at the end")
     try:
-        code = _run_script(script, "up")
+        code = _run_script(runnable, "up")
         bootstrap = bootstrap_from_env_file(env_file)
         if code != 0 or not bootstrap:
-            raise LocalBrokerError(
-                f"scripts/kafka up failed (exit {code}): see its log lines above, or scripts/kafka logs"
+            raise SetupError(
+                f"scripts/kafka up failed (exit {code}): see its log lines above, or run bash {runnable} logs"
             )
         yield bootstrap
     finally:
-        if _run_script(script, "down") != 0:
-            notify("warning: scripts/kafka down failed; stop the broker with scripts/kafka down")
+        if _run_script(runnable, "down") != 0:
+            notify(f"warning: scripts/kafka down failed; stop the broker with bash {runnable} down")

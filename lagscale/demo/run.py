@@ -15,17 +15,16 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from confluent_kafka.admin import AdminClient
 
-from kafkakit.broker import BrokerError, connect_admin, ensure_topic
+from kafkakit.broker import connect_admin, ensure_topic
+from kafkakit.errors import BrokerError, ConfigError, Problem
 from kafkakit.profiles import build_profile
 from lagscale.demo.effects import (
-    BrokerUnreachableError,
-    TopicNotReadyError,
     delete_topics,
     group_members,
     require_listening,
@@ -34,26 +33,25 @@ from lagscale.demo.effects import (
     wait_for_leaders,
 )
 from lagscale.demo.state import DemoObserver, DemoState
-from lagscale.plots.png import write_html, write_png
+from lagscale.plots.html import write_html
+from lagscale.plots.png import write_png
 from lagscale.timeline import RunSummary, Timeline
-from scaler.kafka.offsets import KafkaOffsetSource
+from scaler.cli.options import as_flag
+from scaler.kafka.connection import KafkaConnection
+from scaler.kafka.offsets import KafkaOffsetSource, OffsetQuery
 from scaler.keda.executor import ScaledObjectSpec
-from scaler.keda.lag import LagCalculator
-from scaler.keda.scaledobject import hpa_spec_for
-from scaler.keda.trigger import KafkaTrigger, parse_trigger
+from scaler.keda.hpa import HpaController
+from scaler.keda.trigger import parse_trigger
 from scaler.loop.clock import SystemClock
-from scaler.loop.scaling_loop import Decision, ScalingLoop
+from scaler.loop.config import ScalingConfig
+from scaler.loop.decision import Decision, Mode
+from scaler.loop.scaling_loop import ScalingLoop
 from scaler.targets.processes import ProcessTarget
 
 Outcome = Literal["completed", "timed_out", "interrupted", "failed"]
-
-
-class DemoError(RuntimeError):
-    """The demo cannot run (e.g. no broker); the message says what to do."""
-
-
-class DemoSettingsError(ValueError):
-    """A demo option is out of range; the message says which one and what is allowed."""
+# The consumers read a new group from the beginning, so KEDA must count it that way too. The
+# broker is the one the demo found: its source connects there, not through this metadata.
+_TRIGGER_METADATA = {"bootstrapServers": "demo-broker:9092", "offsetResetPolicy": "earliest"}
 
 
 @dataclass(frozen=True)
@@ -70,38 +68,55 @@ class DemoSettings:
     polling_interval: int = 2
     cooldown_period: int = 20
     downscale_stabilization: int = 10
-    mode: Literal["keda", "direct"] = "keda"
+    mode: Mode = "keda"
     duration: float = 240.0
     out_dir: Path = Path("out")
     keep_topic: bool = False
+    run_id: str = field(default_factory=lambda: secrets.token_hex(3))
+    """Suffix of the demo's topic and group, so two runs never share them."""
 
-    def validate(self) -> DemoSettings:
-        problems = [
-            f"--{name.replace('_', '-')} must be {rule}, got {value:g}"
-            for name, value, rule, ok in (
-                ("partitions", self.partitions, "at least 1", self.partitions >= 1),
-                ("burst", self.burst, ">= 0", self.burst >= 0),
-                ("rate", self.rate, ">= 0", self.rate >= 0),
-                ("produce_seconds", self.produce_seconds, ">= 0", self.produce_seconds >= 0),
-                ("process_time", self.process_time, "> 0", self.process_time > 0),
-                ("lag_threshold", self.lag_threshold, "at least 1", self.lag_threshold >= 1),
-                ("polling_interval", self.polling_interval, "at least 1", self.polling_interval >= 1),
-                ("cooldown_period", self.cooldown_period, ">= 0", self.cooldown_period >= 0),
-                (
-                    "downscale_stabilization",
-                    self.downscale_stabilization,
-                    ">= 0",
-                    self.downscale_stabilization >= 0,
-                ),
-                ("duration", self.duration, "> 0", self.duration > 0),
-            )
-            if not ok
-        ]
+    @property
+    def topic(self) -> str:
+        return f"lagscale-demo-{self.run_id}"
+
+    @property
+    def group(self) -> str:
+        return f"lagscale-demo-{self.run_id}"
+
+    def scaling_config(self) -> ScalingConfig:
+        """The trigger and ScaledObject the demo scales with, parsed once and checked by KEDA's
+        rules, and KEDA's HPA with the demo's shorter stabilisation window and an HPA sync per
+        poll. Raises ConfigError naming the flags, before any broker is looked for."""
+        problems = []
+        if self.process_time <= 0:
+            problems.append(Problem("--process-time", f"must be > 0 seconds, got {self.process_time:g}"))
         if self.burst == 0 and (self.rate == 0 or self.produce_seconds == 0):
-            problems.append("nothing to consume: set --burst, or --rate with --produce-seconds")
-        if problems:
-            raise DemoSettingsError("; ".join(problems))
-        return self
+            problems.append(
+                Problem("--burst", "nothing to consume: set --burst, or --rate with --produce-seconds")
+            )
+        metadata = {
+            **_TRIGGER_METADATA,
+            "consumerGroup": self.group,
+            "topic": self.topic,
+            "lagThreshold": str(self.lag_threshold),
+        }
+        spec = ScaledObjectSpec(polling_interval=self.polling_interval, cooldown_period=self.cooldown_period)
+        trigger = None
+        try:
+            trigger = parse_trigger(metadata)
+        except ConfigError as error:
+            problems.extend(error.renamed(as_flag).problems)
+        try:
+            spec.validate()
+        except ConfigError as error:
+            problems.extend(error.renamed(as_flag).problems)
+        if problems or trigger is None:
+            raise ConfigError(problems, title="invalid demo settings")
+        controller = HpaController(
+            downscale_stabilization_seconds=self.downscale_stabilization,
+            sync_period_seconds=self.polling_interval,
+        )
+        return ScalingConfig(trigger, spec, controller=controller, mode=self.mode)
 
     @property
     def total_events(self) -> int:
@@ -135,7 +150,6 @@ class _Run:
     admin: AdminClient
     topic: str
     group: str
-    trigger: KafkaTrigger
     target: ProcessTarget
     source: KafkaOffsetSource
     loop_stop: threading.Event = field(default_factory=threading.Event)
@@ -155,19 +169,18 @@ class _Run:
             delete_topics(self.admin, [self.topic, f"{self.topic}.dlq"])
 
 
-def run_demo(settings: DemoSettings, observer: DemoObserver) -> DemoResult:
-    """Run the demo to its end (or timeout / Ctrl+C); returns what happened, files written."""
-    settings.validate()
-    suffix = secrets.token_hex(3)
-    topic, group = f"lagscale-demo-{suffix}", f"lagscale-demo-{suffix}"
+def run_demo(settings: DemoSettings, config: ScalingConfig, observer: DemoObserver) -> DemoResult:
+    """Run the demo (`config` is settings.scaling_config()) to its end, or timeout / Ctrl+C;
+    returns what happened, files written."""
+    topic, group = settings.topic, settings.group
     log_dir = settings.out_dir / "logs" / topic
-    run = _start(settings, topic, group, log_dir)
+    run = _start(settings, config, log_dir)
     observer.started(topic, group)
     clock = SystemClock()
     state = DemoState(settings.partitions, settings.lag_threshold, started=clock.now())
     outcome: Outcome = "failed"
     try:
-        _start_loop(run, settings, clock, state, observer)
+        _start_loop(run, config, clock, state, observer)
         run.producer = start_producer(_producer_argv(settings, topic), log_dir / "producer.log")
         outcome = _watch(run, settings, state, observer, clock)
     except KeyboardInterrupt:
@@ -188,24 +201,21 @@ def run_demo(settings: DemoSettings, observer: DemoObserver) -> DemoResult:
     return result
 
 
-def _start(settings: DemoSettings, topic: str, group: str, log_dir: Path) -> _Run:
+def _start(settings: DemoSettings, config: ScalingConfig, log_dir: Path) -> _Run:
+    topic, group = settings.topic, settings.group
     try:
         profile = build_profile("plaintext", bootstrap=settings.bootstrap)
+    except ConfigError as error:
+        raise error.renamed(lambda _: "--bootstrap") from None
+    try:
         require_listening(profile.bootstrap)
         admin = connect_admin(profile, timeout=10)
         ensure_topic(admin, topic, create=True, partitions=settings.partitions)
         wait_for_leaders(admin, topic, settings.partitions)
-    except (BrokerError, BrokerUnreachableError, TopicNotReadyError, ValueError) as error:
-        raise DemoError(f"{error}; the local broker starts with scripts/kafka up") from None
-    metadata = {
-        "bootstrapServers": settings.bootstrap,
-        "consumerGroup": group,
-        "topic": topic,
-        "lagThreshold": str(settings.lag_threshold),
-        # The consumers read a new group from the beginning, so KEDA must count it that way too.
-        "offsetResetPolicy": "earliest",
-    }
-    trigger = parse_trigger(metadata)
+    except BrokerError as error:
+        raise BrokerError(
+            f"{error}; the local broker starts with scripts/kafka up", retriable=False
+        ) from None
     consumer_args = [
         "--topic", topic, "--group", group, "--bootstrap", settings.bootstrap,
         "--process-time", f"{settings.process_time:g}", "--metrics-port", "0",
@@ -213,29 +223,17 @@ def _start(settings: DemoSettings, topic: str, group: str, log_dir: Path) -> _Ru
     # Through child_guard, consumers also stop if this process dies without cleaning up.
     guarded = [sys.executable, "-m", "lagscale.demo.child_guard", "consumer"]
     target = ProcessTarget(consumer_args, command=guarded, log_dir=log_dir, stop_grace_seconds=10)
-    return _Run(admin, topic, group, trigger, target, KafkaOffsetSource.for_trigger(trigger))
+    source = KafkaOffsetSource(KafkaConnection(profile), OffsetQuery.for_trigger(config.trigger))
+    return _Run(admin, topic, group, target, source)
 
 
 def _start_loop(
-    run: _Run, settings: DemoSettings, clock: SystemClock, state: DemoState, observer: DemoObserver
+    run: _Run, config: ScalingConfig, clock: SystemClock, state: DemoState, observer: DemoObserver
 ) -> None:
-    spec = ScaledObjectSpec(
-        polling_interval=settings.polling_interval, cooldown_period=settings.cooldown_period
-    ).validate()
-    # KEDA's HPA, with the demo's shorter stabilisation window and an HPA sync per poll.
-    hpa = replace(
-        hpa_spec_for(spec, "AverageValue", settings.lag_threshold),
-        downscale_stabilization_seconds=settings.downscale_stabilization,
-        sync_period_seconds=settings.polling_interval,
-    )
-
     def on_decision(decision: Decision) -> None:
         observer.decision(state.record(decision, run.target.current_replicas()))
 
-    loop = ScalingLoop(
-        run.source, LagCalculator(run.trigger), run.target, spec, hpa,
-        mode=settings.mode, clock=clock, on_decision=on_decision,
-    )  # fmt: skip
+    loop = ScalingLoop(config, run.source, run.target, clock=clock, on_decision=on_decision)
     run.loop_thread = threading.Thread(
         target=_guarded(loop.run, run.loop_stop, run.loop_error), name="scaling-loop", daemon=True
     )

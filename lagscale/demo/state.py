@@ -6,12 +6,13 @@ snapshots to draw. One lock guards both, so a snapshot never mixes two decisions
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass
 from typing import Protocol
 
-from lagscale.timeline import DecisionPoint, Sample, Timeline
-from scaler.loop.scaling_loop import Decision
+from lagscale.timeline import Sample, Timeline
+from scaler.loop.decision import Decision
 
 RECENT_DECISIONS = 8
 
@@ -32,7 +33,7 @@ class DemoSnapshot:
     members: int | None
     max_replicas_seen: int
     producer_done: bool
-    recent: tuple[DecisionPoint, ...]
+    recent: tuple[Decision, ...]
 
     @property
     def phase(self) -> str:
@@ -50,7 +51,7 @@ class DemoObserver(Protocol):
 
     def started(self, topic: str, group: str) -> None: ...
 
-    def decision(self, point: DecisionPoint) -> None: ...
+    def decision(self, point: Decision) -> None: ...
 
     def refresh(self, snapshot: DemoSnapshot) -> None: ...
 
@@ -64,22 +65,14 @@ class DemoState:
         self.started = started
         self._lock = threading.Lock()
         self._samples: list[Sample] = []
-        self._decisions: list[DecisionPoint] = []
+        self._decisions: list[Decision] = []
         self._members: int | None = None
         self._producer_done = False
 
-    def record(self, decision: Decision, replicas_now: int) -> DecisionPoint:
-        """Called by the loop thread after each decision was applied (`replicas_now` is after it)."""
-        point = DecisionPoint(
-            time=round(decision.time - self.started, 3),
-            path=decision.path,
-            active=decision.active,
-            metric=decision.metric,
-            total_lag=decision.total_lag,
-            current=decision.current,
-            desired=decision.desired,
-            reason=decision.reason,
-        )
+    def record(self, decision: Decision, replicas_now: int) -> Decision:
+        """Called by the loop thread after each decision was applied (`replicas_now` is after it);
+        returns the decision with its time counted from the demo's start."""
+        point = dataclasses.replace(decision, time=round(decision.time - self.started, 3))
         by_partition = sorted(decision.partitions, key=lambda sample: sample.partition)
         with self._lock:
             previous = self._samples[-1] if self._samples else None

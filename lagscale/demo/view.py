@@ -12,13 +12,13 @@ from rich.table import Table
 from rich.text import Text
 
 from lagscale.demo.state import DemoSnapshot
-from lagscale.timeline import DecisionPoint
+from scaler.loop.decision import Decision
 
 BAR_WIDTH = 40
 MAX_PARTITION_ROWS = 12
 
 
-def decision_line(point: DecisionPoint) -> str:
+def decision_line(point: Decision) -> str:
     """One decision as a line people can read: time, path, lag, metric, replicas, reason."""
     lag = "-" if point.total_lag is None else str(point.total_lag)
     metric = "-" if point.metric is None else f"{point.metric:g}"
@@ -45,7 +45,7 @@ class LogView:
     def started(self, topic: str, group: str) -> None:
         print(f"topic={topic} group={group}", file=self._stream, flush=True)
 
-    def decision(self, point: DecisionPoint) -> None:
+    def decision(self, point: Decision) -> None:
         print(decision_line(point), file=self._stream, flush=True)
 
     def refresh(self, snapshot: DemoSnapshot) -> None:
@@ -75,7 +75,7 @@ class LiveView:
     def started(self, topic: str, group: str) -> None:
         self._title = f"{self._title}  topic {topic}"
 
-    def decision(self, point: DecisionPoint) -> None:
+    def decision(self, point: Decision) -> None:
         """Decisions are drawn from the next snapshot; nothing to do per decision."""
 
     def refresh(self, snapshot: DemoSnapshot) -> None:

@@ -10,10 +10,15 @@ import itertools
 import json
 import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-from lagscale.timeline import DecisionPoint, Sample, Timeline
+from lagscale.plots.files import check_output_path, write_failed
+from lagscale.timeline import Sample, Timeline
+from scaler.loop.decision import Decision
 
+# Colour-blind-safe palette (Okabe-Ito), shared with the image plots.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 WIDTH, PANEL_HEIGHT = 960, 210
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 14, 26
 MAX_DECISION_ROWS = 400
@@ -49,6 +54,17 @@ document.querySelectorAll('svg.panel').forEach(svg => {
   });
 });
 """
+
+
+def write_html(timelines: Sequence[Timeline], path: Path, title: str = "", *, flag: str = "--html") -> Path:
+    """Write one HTML file with inline SVG charts and the decision log; no external resources.
+    Its directory must exist."""
+    check_output_path(path, flag)
+    try:
+        path.write_text(render_html(timelines, title, PALETTE), encoding="utf-8")
+    except OSError as error:
+        raise write_failed(path, flag, error) from None
+    return path
 
 
 def render_html(timelines: Sequence[Timeline], title: str, palette: Sequence[str]) -> str:
@@ -240,9 +256,9 @@ def _dash(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
 
-def _interesting(decisions: Sequence[DecisionPoint]) -> list[DecisionPoint]:
+def _interesting(decisions: Sequence[Decision]) -> list[Decision]:
     """Polls that scaled, or whose reason differs from the poll before."""
-    kept: list[DecisionPoint] = []
+    kept: list[Decision] = []
     previous_reason = None
     for decision in decisions:
         if decision.desired != decision.current or decision.reason != previous_reason:

@@ -1,4 +1,4 @@
-"""Timeline plots: a PNG (matplotlib, Agg backend) and a self-contained HTML page (inline SVG).
+"""Timeline plots as an image (matplotlib, Agg backend; PNG, or SVG/PDF by the file name).
 
 Three panels share the time axis: lag, the metric the HPA sees, and replicas. One timeline is a
 single run (with per-partition lag and each decision marked); several are runs to compare.
@@ -11,39 +11,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lagscale.plots.html import render_html
+from lagscale.errors import SetupError
+from lagscale.plots.files import check_plot_path, write_failed
+from lagscale.plots.html import PALETTE
 from lagscale.timeline import Timeline
 
-__all__ = ["PlotError", "check_output_path", "write_html", "write_png"]
-
-# Colour-blind-safe palette (Okabe-Ito), shared with the HTML page.
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 MAX_PARTITION_BANDS = 16
+INSTALL_HINT = (
+    "plots need matplotlib: pip install matplotlib (lagscale depends on it; --no-deps leaves it out)"
+)
 
 
-class PlotError(RuntimeError):
-    """The plot cannot be written (matplotlib missing, or the path is not writable)."""
-
-
-def check_output_path(path: Path) -> None:
-    """A plot goes into an existing directory: a typo in the path is an error, not a new tree."""
-    if path.is_dir():
-        raise PlotError(f"cannot write {str(path)!r}: it is a directory; give a file name")
-    if not path.parent.is_dir():
-        problem = "is not a directory" if path.parent.exists() else "does not exist; create it first"
-        raise PlotError(f"cannot write {str(path)!r}: {str(path.parent)!r} {problem}")
-
-
-def write_png(timelines: Sequence[Timeline], path: Path, title: str = "") -> Path:
-    """Draw the timelines into a PNG at `path` (its directory must exist); returns the path."""
-    check_output_path(path)
+def require_matplotlib() -> None:
+    """Fail before a run, not after it, when matplotlib cannot be imported."""
     try:
-        import matplotlib  # noqa: PLC0415 - optional dependency, loaded only when plotting
+        import matplotlib  # noqa: PLC0415 F401 - heavy; loaded only when plotting
+    except ImportError as error:
+        raise SetupError(f"{INSTALL_HINT} ({error})") from None
 
-        matplotlib.use("Agg")
-        from matplotlib import pyplot  # noqa: PLC0415
-    except ImportError:
-        raise PlotError("PNG plots need matplotlib: pip install 'lagscale[plots]'") from None
+
+def write_png(timelines: Sequence[Timeline], path: Path, title: str = "", *, flag: str = "--plot") -> Path:
+    """Draw the timelines into an image at `path` (its directory must exist); returns the path."""
+    check_plot_path(path, flag)
+    require_matplotlib()
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot  # noqa: PLC0415
+
     figure, (lag_axis, metric_axis, replica_axis) = pyplot.subplots(
         3, 1, figsize=(11, 8.5), sharex=True, gridspec_kw={"height_ratios": [3, 2, 2.4]}
     )
@@ -62,20 +57,9 @@ def write_png(timelines: Sequence[Timeline], path: Path, title: str = "") -> Pat
         _decorate(figure, (lag_axis, metric_axis, replica_axis), timelines, title)
         figure.savefig(path, dpi=110)
     except OSError as error:
-        raise PlotError(f"cannot write {str(path)!r}: {error.strerror or error}") from None
+        raise write_failed(path, flag, error) from None
     finally:
         pyplot.close(figure)
-    return path
-
-
-def write_html(timelines: Sequence[Timeline], path: Path, title: str = "") -> Path:
-    """Write one HTML file with inline SVG charts and the decision log; no external resources.
-    Its directory must exist."""
-    check_output_path(path)
-    try:
-        path.write_text(render_html(timelines, title, PALETTE), encoding="utf-8")
-    except OSError as error:
-        raise PlotError(f"cannot write {str(path)!r}: {error.strerror or error}") from None
     return path
 
 

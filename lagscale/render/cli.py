@@ -8,11 +8,10 @@ from typing import IO, Any
 
 import click
 
+from kafkakit.cli_options import command, option
 from lagscale.render.manifests import as_stream, render_manifests, write_manifests
-from lagscale.render.values import PROFILES, ValuesError, merge_values
+from lagscale.render.values import PROFILES, merge_values
 
-# Exit status for bad values, as click uses for usage errors.
-EXIT_BAD_VALUES = 2
 MISSING_CONNECTION_STRING = (
     "warning: no Event Hubs connection string (set EVENTHUBS_CONNECTION_STRING or"
     " --set eventhubs.connectionString=...): the Secret gets a placeholder"
@@ -28,37 +27,35 @@ def should_mask(stream: IO[Any], show_secrets: bool) -> bool:
     return not show_secrets and stream.isatty()
 
 
-@click.command()
-@click.option(
-    "--profile", type=click.Choice(PROFILES), required=True, help="Which cluster the manifests target."
-)
-@click.option(
+@command("render")
+@option("--profile", type=click.Choice(PROFILES), required=True, help="Which cluster the manifests target.")
+@option(
     "-o",
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Write numbered files (1-....yaml) here instead of one stream to stdout.",
 )
-@click.option(
+@option(
     "--set",
     "overrides",
     multiple=True,
     metavar="KEY.SUB=VALUE",
     help="Override one value (read as YAML); repeatable, the last one wins.",
 )
-@click.option(
+@option(
     "--values",
     "value_files",
     multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help="A YAML file of values, deep-merged over the defaults; repeatable, in order.",
 )
-@click.option(
+@option(
     "--show-secrets",
     is_flag=True,
     help="Print real secret values even when stdout is a terminal (files and pipes always get them).",
 )
-@click.option(
+@option(
     "--ignore-env",
     is_flag=True,
     help="Do not read EVENTHUBS_CONNECTION_STRING from the environment (for committed manifests).",
@@ -80,12 +77,8 @@ def render(  # noqa: PLR0917 - click passes every option as an argument
     """
     stdout = _stdout()
     masked = output_dir is None and should_mask(stdout, show_secrets)
-    try:
-        values = merge_values(profile, value_files, overrides, environ={} if ignore_env else None)
-        manifests = render_manifests(profile, values, masked=masked)
-    except ValuesError as error:
-        click.echo(f"error: {error}", err=True)
-        raise SystemExit(EXIT_BAD_VALUES) from None
+    values = merge_values(profile, value_files, overrides, environ={} if ignore_env else None)
+    manifests = render_manifests(profile, values, masked=masked)  # in memory: nothing written yet
     if profile == "eventhubs" and not ignore_env and not values["eventhubs"]["connectionString"]:
         click.echo(MISSING_CONNECTION_STRING, err=True)
     if output_dir is None:

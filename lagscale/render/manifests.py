@@ -1,5 +1,5 @@
-"""Render a profile's Kubernetes manifests from the Jinja2 templates in `templates/` (one template
-per object), into memory first: nothing is written unless every object rendered and parsed.
+"""Render a profile's Kubernetes manifests from the Jinja2 templates in `templates/` (package data,
+one template per object), into memory first: nothing is written unless every object rendered and parsed.
 
 Files are numbered in apply order, like the tutorial's `deploy/` (`1-secret.yaml`, ...); only the
 parts the values enable get a number, so the numbers have no gaps.
@@ -22,7 +22,7 @@ import yaml
 
 from lagscale.render.context import MANAGED_BY, build_context, uses_sasl
 from lagscale.render.rules import check_rules
-from lagscale.render.values import TEMPLATES_DIR, ValuesError
+from lagscale.render.values import TEMPLATES_DIR, values_error
 
 Values = dict[str, Any]
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -127,10 +127,10 @@ def _render_object(environment: jinja2.Environment, name: str, context: dict[str
 
 
 def render_manifests(profile: str, values: Values, *, masked: bool = False) -> list[Manifest]:
-    """Validate the cross-field rules, then render every enabled part; raises ValuesError."""
+    """Validate the cross-field rules, then render every enabled part; raises ConfigError."""
     problems = check_rules(profile, values)
     if problems:
-        raise ValuesError(problems)
+        raise values_error(problems)
     context = build_context(profile, values, masked=masked)
     environment = _environment()
     manifests: list[Manifest] = []

@@ -1,6 +1,10 @@
 """Cross-field checks on merged, type-checked values. Each rule returns its problems (one line
 each, saying what to change) so `check_rules` can report all of them at once. The rules mirror
-what KEDA, the API server or the clients would reject later, where it is cheaper to fail now."""
+what KEDA, the API server or the clients would reject later, where it is cheaper to fail now.
+
+The `keda` section is judged by KEDA's own rules (scaler.keda: the trigger parser, the
+ScaledObject's checks, the HPA behavior parser) on what the templates will render, each problem
+named by its values key; none of those rules is written a second time here."""
 
 from __future__ import annotations
 
@@ -10,14 +14,18 @@ from typing import Any
 
 from kafkakit.errors import ConfigError
 from kafkakit.profiles import parse_connection_string
+from lagscale.render.context import trigger_metadata
+from scaler.keda.behavior import parse_behavior
+from scaler.keda.executor import Fallback, ScaledObjectSpec
+from scaler.keda.trigger import parse_trigger
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _HOST_PORT = re.compile(r"[^\s:,]+:[0-9]{1,5}")
 _KAFKA_CLUSTER_ID = re.compile(r"[A-Za-z0-9_-]{22}")
-_BEHAVIOR_FIELDS = frozenset({"stabilizationWindowSeconds", "selectPolicy", "policies", "tolerance"})
 _RESOURCE_FIELDS = frozenset({"requests", "limits", "claims"})
+# A Kubernetes resource.Quantity: a decimal number with an optional SI or binary suffix.
+_QUANTITY = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?")
 _SCALER_MODES = ("keda", "external", "standalone")
-_OFFSET_POLICIES = ("latest", "earliest")
 _KAFKA_SASL = ("none", "plaintext")
 _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 EVENTHUBS_AMQP_DEFAULT_GROUP = "$Default"
@@ -32,73 +40,56 @@ def _names(values: Values) -> list[str]:
             problems.append(
                 f"{key}: {values[key]!r} must be a DNS label (lower-case letters, digits, '-'; max 40)"
             )
-    for key in ("topic", "consumerGroup"):
-        if not values[key].strip():
-            problems.append(f"{key}: must not be empty")
+    if not values["topic"].strip():  # KEDA would allow it (every topic), the producer and consumer not
+        problems.append("topic: must not be empty")
     return problems
 
 
-def _replica_bounds(keda: Values) -> list[str]:
-    problems = []
-    low, high, idle = keda["minReplicaCount"], keda["maxReplicaCount"], keda["idleReplicaCount"]
-    if low < 0:
-        problems.append(f"keda.minReplicaCount: {low} must be >= 0")
-    if high < 1:
-        problems.append(f"keda.maxReplicaCount: {high} must be >= 1")
-    if low > high:
-        problems.append(
-            f"keda.minReplicaCount ({low}) > keda.maxReplicaCount ({high}): lower min or raise max"
-        )
-    if idle is not None and idle >= low:
-        problems.append(
-            f"keda.idleReplicaCount ({idle}) must be less than keda.minReplicaCount ({low}): "
-            "raise minReplicaCount or set idleReplicaCount to null"
-        )
-    if idle is not None and idle < 0:
-        problems.append(f"keda.idleReplicaCount: {idle} must be >= 0")
-    return problems
-
-
-def _trigger(keda: Values) -> list[str]:
-    problems = []
-    if keda["lagThreshold"] <= 0:
-        problems.append(f"keda.lagThreshold: {keda['lagThreshold']} must be > 0 (KEDA rejects it)")
-    if keda["activationLagThreshold"] < 0:
-        problems.append(f"keda.activationLagThreshold: {keda['activationLagThreshold']} must be >= 0")
-    if keda["offsetResetPolicy"] not in _OFFSET_POLICIES:
-        problems.append(
-            f"keda.offsetResetPolicy: {keda['offsetResetPolicy']!r} must be one of "
-            + ", ".join(_OFFSET_POLICIES)
-        )
-    if keda["allowIdleConsumers"] and keda["limitToPartitionsWithLag"]:
-        problems.append(
-            "keda.allowIdleConsumers and keda.limitToPartitionsWithLag cannot both be true (KEDA rejects it)"
-        )
-    for key, minimum in (("pollingInterval", 1), ("cooldownPeriod", 0), ("initialCooldownPeriod", 0)):
-        if keda[key] < minimum:
-            problems.append(f"keda.{key}: {keda[key]} must be >= {minimum}")
-    for key in ("failureThreshold", "replicas"):
-        if keda["fallback"][key] < 0:
-            problems.append(f"keda.fallback.{key}: {keda['fallback'][key]} must be >= 0")
-    return problems
-
-
-def _behavior(keda: Values) -> list[str]:
+def _keda(profile: str, values: Values) -> list[str]:
+    """The ScaledObject and kafka trigger the templates render, checked by KEDA's rules."""
+    keda = values["keda"]
+    fallback = keda["fallback"]
+    spec = ScaledObjectSpec(
+        polling_interval=keda["pollingInterval"],
+        cooldown_period=keda["cooldownPeriod"],
+        initial_cooldown_period=keda["initialCooldownPeriod"],
+        min_replica_count=keda["minReplicaCount"],
+        max_replica_count=keda["maxReplicaCount"],
+        idle_replica_count=keda["idleReplicaCount"],
+        # Checked even while disabled: the values are there to be turned on.
+        fallback=Fallback(fallback["failureThreshold"], fallback["replicas"]),
+        min_replica_count_set=True,  # the template always writes minReplicaCount
+    )
     behavior = keda["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
-    key = "keda.advanced.horizontalPodAutoscalerConfig.behavior"
-    problems = []
-    for direction, rules in behavior.items():
-        if direction not in ("scaleUp", "scaleDown"):
-            problems.append(f"{key}.{direction}: unknown; use scaleUp or scaleDown")
-        elif not isinstance(rules, dict):
-            problems.append(f"{key}.{direction}: expected a mapping")
-        else:
-            problems.extend(
-                f"{key}.{direction}.{field}: unknown; use one of {', '.join(sorted(_BEHAVIOR_FIELDS))}"
-                for field in rules
-                if field not in _BEHAVIOR_FIELDS
-            )
+    checks: list[tuple[Callable[[], object], Callable[[str], str]]] = [
+        (spec.validate, _keda_key),
+        (
+            lambda: parse_behavior(behavior),
+            lambda field: f"keda.advanced.horizontalPodAutoscalerConfig.{field}",
+        ),
+    ]
+    try:
+        metadata = trigger_metadata(profile, values)
+    except ConfigError:
+        pass  # a malformed connection string: the eventhubs rules report it
+    else:
+        checks.append((lambda: parse_trigger(metadata), _keda_key))
+    problems: list[str] = []
+    for check, key in checks:
+        try:
+            check()
+        except ConfigError as error:
+            problems.extend(str(problem) for problem in error.renamed(key).problems)
     return problems
+
+
+def _keda_key(field: str) -> str:
+    """Where a KEDA setting is in the values: under keda (same name), or one of the shared keys."""
+    return {
+        "consumerGroup": "consumerGroup",
+        "topic": "topic",
+        "bootstrapServers": "kafka.bootstrapServers",
+    }.get(field, f"keda.{field}")
 
 
 def _workloads(values: Values) -> list[str]:
@@ -138,10 +129,26 @@ def _image(key: str, image: Values) -> list[str]:
 
 
 def _resources(key: str, resources: Values) -> list[str]:
+    problems = []
+    for field, entries in resources.items():
+        if field not in _RESOURCE_FIELDS:
+            problems.append(f"{key}.{field}: unknown; use requests or limits")
+        elif field != "claims":
+            problems.extend(_quantities(f"{key}.{field}", entries))
+    return problems
+
+
+def _quantities(key: str, entries: object) -> list[str]:
+    """`{cpu: 500m, memory: 256Mi}`: resource names with Kubernetes quantities."""
+    example = "e.g. {cpu: 500m, memory: 256Mi}"
+    if not isinstance(entries, dict):
+        return [f"{key}: expected a mapping of resource name to quantity ({example}), got {entries!r}"]
     return [
-        f"{key}.{field}: unknown; use requests or limits"
-        for field in resources
-        if field not in _RESOURCE_FIELDS
+        f"{key}.{name}: {quantity!r} is not a Kubernetes quantity ({example})"
+        for name, quantity in entries.items()
+        if isinstance(quantity, bool)
+        or not isinstance(quantity, int | float | str)
+        or not _QUANTITY.fullmatch(str(quantity))
     ]
 
 
@@ -200,13 +207,7 @@ def _kafka(values: Values) -> list[str]:
     return problems
 
 
-_COMMON_RULES: tuple[Callable[[Values], list[str]], ...] = (
-    _names,
-    lambda values: _replica_bounds(values["keda"]),
-    lambda values: _trigger(values["keda"]),
-    lambda values: _behavior(values["keda"]),
-    _workloads,
-)
+_COMMON_RULES: tuple[Callable[[Values], list[str]], ...] = (_names, _workloads)
 _PROFILE_RULES = {"eventhubs": _eventhubs, "kafka": _kafka}
 
 
@@ -215,4 +216,5 @@ def check_rules(profile: str, values: Values) -> list[str]:
     problems: list[str] = []
     for rule in (*_COMMON_RULES, _PROFILE_RULES[profile]):
         problems.extend(rule(values))
+    problems.extend(_keda(profile, values))
     return problems

@@ -1,7 +1,8 @@
 """Values for `lagscale render`: load a profile's documented defaults, merge `--values` files and
 `--set` overrides onto them, and check types. Cross-field rules live in `lagscale.render.rules`.
 
-Precedence, lowest first: `templates/values.yaml` < `templates/<profile>/values.yaml` < each
+Precedence, lowest first: `templates/values.yaml` < `templates/<profile>/values.yaml` (both
+shipped in this package) < each
 `--values` file (in order) < each `--set` (in order). The Event Hubs connection string falls back
 to the environment only when no value set it.
 """
@@ -19,6 +20,7 @@ from typing import Any
 import yaml
 
 from kafkakit import envvars
+from kafkakit.errors import ConfigError, Problem
 from lagscale.render.rules import check_rules
 
 PROFILES = ("eventhubs", "kafka")
@@ -34,19 +36,16 @@ FREE_FORM_KEYS = frozenset(
         "keda.advanced.horizontalPodAutoscalerConfig.behavior",
     }
 )
-# Keys that may be null (= "not set": the field is left out of the manifest).
-NULLABLE_KEYS = frozenset({"keda.idleReplicaCount"})
+# Keys that may be null (= "not set": the field is left out of the manifest), and what else they take.
+NULLABLE_KEYS = {"keda.idleReplicaCount": "an integer"}
 # Keys holding secrets: never echoed in errors, masked on a terminal.
 SECRET_KEYS = frozenset({"eventhubs.connectionString", "kafka.password"})
 
 
-class ValuesError(Exception):
-    """Every problem found in the values, one line each, each saying what to change."""
-
-    def __init__(self, problems: Iterable[str]) -> None:
-        self.problems = list(problems)
-        listing = "\n".join(f"  - {problem}" for problem in self.problems)
-        super().__init__(f"invalid values ({len(self.problems)} problem(s)):\n{listing}")
+def values_error(problems: Iterable[str]) -> ConfigError:
+    """Every problem found in the values, one line each, each starting with its key."""
+    listed = [Problem("", problem) for problem in problems]
+    return ConfigError(listed, title=f"invalid values ({len(listed)} problem(s))")
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ class Override:
     def parse(cls, argument: str) -> Override:
         key, sep, text = argument.partition("=")
         if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
-            raise ValuesError(
+            raise values_error(
                 [f"--set {argument!r}: expected key.sub=value, e.g. --set keda.lagThreshold=20"]
             )
         return cls(key.strip(), text)
@@ -76,7 +75,7 @@ def values_file(profile: str) -> Path:
 def load_defaults(profile: str) -> dict[str, Any]:
     """The profile's documented defaults: the shared file, then the profile's own on top."""
     if profile not in PROFILES:
-        raise ValuesError([f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}"])
+        raise values_error([f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}"])
     return deep_merge(_load_mapping(SHARED_VALUES_FILE), _load_mapping(values_file(profile)))
 
 
@@ -84,13 +83,13 @@ def _load_mapping(path: Path) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as error:
-        raise ValuesError([f"--values {path}: cannot read it ({error.strerror})"]) from None
+        raise values_error([f"--values {path}: cannot read it ({error.strerror})"]) from None
     except yaml.YAMLError as error:
-        raise ValuesError([f"--values {path}: not valid YAML ({error})"]) from None
+        raise values_error([f"--values {path}: not valid YAML ({error})"]) from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
-        raise ValuesError([f"--values {path}: the top level must be a mapping of keys"])
+        raise values_error([f"--values {path}: the top level must be a mapping of keys"])
     return loaded
 
 
@@ -145,7 +144,7 @@ def merge_values(
     overrides: Iterable[str] = (),
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Defaults + files + `--set`, type-checked against the defaults; raises ValuesError."""
+    """Defaults + files + `--set`, type-checked against the defaults; raises ConfigError."""
     defaults = load_defaults(profile)
     defaults_by_path = leaf_paths(defaults)
     merged = defaults
@@ -165,7 +164,7 @@ def merge_values(
         if not any(key in problem for key in bad_keys)
     ]
     if type_problems or rule_problems:
-        raise ValuesError([*type_problems, *rule_problems])
+        raise values_error([*type_problems, *rule_problems])
     return merged
 
 
@@ -226,14 +225,13 @@ def check_types(defaults: Mapping[str, Any], values: Mapping[str, Any]) -> list[
             problems.append(_unknown_key(path, expected))
             continue
         default = expected[path]
-        if value is None and path in NULLABLE_KEYS:
-            continue
-        if path in NULLABLE_KEYS and isinstance(value, int) and not isinstance(value, bool):
-            continue
-        if not _same_type(default, value):
-            shown = "" if path in SECRET_KEYS else f" ({value!r})"
-            wanted = "an integer" if path in NULLABLE_KEYS else _type_name(default)
-            problems.append(f"{path}: expected {wanted}, got {_type_name(value)}{shown}")
+        shown = "" if path in SECRET_KEYS else f" ({value!r})"
+        if path in NULLABLE_KEYS:
+            if value is not None and _type_name(value) != NULLABLE_KEYS[path]:
+                wanted = f"{NULLABLE_KEYS[path]} or null"
+                problems.append(f"{path}: expected {wanted}, got {_type_name(value)}{shown}")
+        elif not _same_type(default, value):
+            problems.append(f"{path}: expected {_type_name(default)}, got {_type_name(value)}{shown}")
     return problems
 
 
@@ -243,7 +241,9 @@ def _unknown_key(path: str, expected: Mapping[str, Any]) -> str:
         return f"{path}: expected a mapping of keys, got a single value; set {path}.<key>=... instead"
     candidates = [*expected, *sections]
     nearest = difflib.get_close_matches(path, candidates, n=1, cutoff=0.5)
-    hint = f"; did you mean {nearest[0]}?" if nearest else "; see templates/<profile>/values.yaml"
+    hint = (
+        f"; did you mean {nearest[0]}?" if nearest else "; see `lagscale render --help` for the values files"
+    )
     return f"{path}: unknown key{hint}"
 
 

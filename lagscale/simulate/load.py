@@ -16,11 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kafkakit.errors import ConfigError, Problem
+
 KINDS = ("constant", "steps", "bursts")
 
 
-class LoadProfileError(ValueError):
-    """The load description cannot be used; the message says what to change."""
+def _load_error(message: str) -> ConfigError:
+    """The load cannot be used: `message` says what to change."""
+    return ConfigError(Problem("--load", message))
 
 
 @dataclass(frozen=True)
@@ -75,11 +78,11 @@ class LoadProfile:
 
 
 def parse_load(text: str) -> LoadProfile:
-    """Parse `constant:RATE`, `steps:R@T,...` or `bursts:N@EVERY`; raises LoadProfileError."""
+    """Parse `constant:RATE`, `steps:R@T,...` or `bursts:N@EVERY`; raises ConfigError naming --load."""
     kind, separator, body = text.strip().partition(":")
     kind = kind.strip().lower()
     if not separator or kind not in KINDS:
-        raise LoadProfileError(
+        raise _load_error(
             f"unknown load {text!r}: use constant:RATE, steps:R1@T1,R2@T2,... or bursts:N@EVERY"
         )
     if kind == "constant":
@@ -95,13 +98,13 @@ def _parse_steps(body: str) -> LoadProfile:
     for item in body.split(","):
         rate_text, at, start_text = item.partition("@")
         if not at:
-            raise LoadProfileError(f"step {item.strip()!r} needs RATE@SECOND, e.g. steps:100@0,500@60")
+            raise _load_error(f"step {item.strip()!r} needs RATE@SECOND, e.g. steps:100@0,500@60")
         rate = _number(rate_text, "steps", "RATE")
         start = _whole(start_text, "steps", "SECOND")
         steps.append((start, rate))
     starts = [start for start, _ in steps]
     if starts != sorted(starts) or len(set(starts)) != len(starts):
-        raise LoadProfileError("steps must have strictly increasing start seconds, e.g. steps:100@0,500@60")
+        raise _load_error("steps must have strictly increasing start seconds, e.g. steps:100@0,500@60")
     shown = ", ".join(f"{rate:g}/s@{start}s" for start, rate in steps)
     return LoadProfile(description=f"steps {shown}", rate_steps=tuple(steps))
 
@@ -109,26 +112,33 @@ def _parse_steps(body: str) -> LoadProfile:
 def _parse_bursts(body: str) -> LoadProfile:
     size_text, at, every_text = body.partition("@")
     if not at:
-        raise LoadProfileError(f"bursts needs N@EVERY, e.g. bursts:5000@120 (got {body!r})")
+        raise _load_error(f"bursts needs N@EVERY, e.g. bursts:5000@120 (got {body!r})")
     size = _whole(size_text, "bursts", "N")
     every = _whole(every_text, "bursts", "EVERY")
     if every == 0:
-        raise LoadProfileError("bursts:N@EVERY needs EVERY >= 1 second")
+        raise _load_error("bursts:N@EVERY needs EVERY >= 1 second")
     return LoadProfile(description=f"bursts {size} every {every}s", burst_size=size, burst_every=every)
 
 
 def load_csv(path: Path) -> LoadProfile:
-    """Read per-second rates from a CSV file; raises LoadProfileError when it cannot be used."""
+    """Read per-second rates from a CSV file; raises ConfigError naming --load-csv."""
+    try:
+        return LoadProfile(description=f"csv {path.name}", per_second=_csv_rates(_csv_rows(path), path))
+    except ConfigError as error:
+        raise error.renamed(lambda _: "--load-csv") from None
+
+
+def _csv_rows(path: Path) -> list[list[str]]:
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
     except (OSError, UnicodeDecodeError) as error:
-        raise LoadProfileError(f"cannot read load CSV {str(path)!r}: {error}") from None
+        raise _load_error(f"cannot read load CSV {str(path)!r}: {error}") from None
     if rows and not _is_number(rows[0][-1]):
         rows = rows[1:]  # header
     if not rows:
-        raise LoadProfileError(f"load CSV {str(path)!r} has no rows: write one events/s value per line")
-    return LoadProfile(description=f"csv {path.name}", per_second=_csv_rates(rows, path))
+        raise _load_error(f"load CSV {str(path)!r} has no rows: write one events/s value per line")
+    return rows
 
 
 def _csv_rates(rows: Sequence[Sequence[str]], path: Path) -> tuple[float, ...]:
@@ -138,7 +148,7 @@ def _csv_rates(rows: Sequence[Sequence[str]], path: Path) -> tuple[float, ...]:
     rates: dict[int, float] = {}
     for index, row in enumerate(rows):
         if len(row) != 2:
-            raise LoadProfileError(f"{where}: row {index + 1} must be `rate` or `second,rate`")
+            raise _load_error(f"{where}: row {index + 1} must be `rate` or `second,rate`")
         rates[_whole(row[0], where, "second")] = _number(row[1], where, "rate")
     return tuple(rates.get(second, 0.0) for second in range(max(rates) + 1))
 
@@ -155,14 +165,14 @@ def _number(text: str, where: str, name: str) -> float:
     try:
         value = float(text.strip())
     except ValueError:
-        raise LoadProfileError(f"{where}: {name} must be a number, got {text.strip()!r}") from None
+        raise _load_error(f"{where}: {name} must be a number, got {text.strip()!r}") from None
     if not math.isfinite(value) or value < 0:
-        raise LoadProfileError(f"{where}: {name} must be a finite number >= 0, got {text.strip()!r}")
+        raise _load_error(f"{where}: {name} must be a finite number >= 0, got {text.strip()!r}")
     return value
 
 
 def _whole(text: str, where: str, name: str) -> int:
     value = _number(text, where, name)
     if value != int(value):
-        raise LoadProfileError(f"{where}: {name} must be a whole number, got {text.strip()!r}")
+        raise _load_error(f"{where}: {name} must be a whole number, got {text.strip()!r}")
     return int(value)

@@ -1,62 +1,36 @@
 """What-if simulation: KEDA + HPA against a modelled topic, second by second, with no broker.
 
-The scaling rules are not re-implemented here: the real `scaler.loop.scaling_loop.ScalingLoop` runs on a
-FakeClock against `sim_world`'s in-memory topic (OffsetSource) and Deployment (ReplicaTarget).
-Same input, same output: nothing here reads the wall clock or a random source.
+The scaling rules are not re-implemented here: the real ScalingLoop runs, built from the
+scenario's ScalingConfig as for `lagscale scale`, on a FakeClock against the in-memory topic
+(an OffsetSource) and Deployment (a ReplicaTarget) of lagscale.simulate.world. Same input, same
+output: nothing here reads the wall clock or a random source.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import difflib
-import functools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafkakit.errors import ConfigError, Problem
 from lagscale.simulate.load import LoadProfile
-from lagscale.simulate.world import SimulatedDeployment, SimulatedTopic
-from lagscale.timeline import DecisionPoint, RunSummary, Sample, Timeline
-from scaler.keda.executor import ScaledObjectSpec
+from lagscale.simulate.world import SIMULATED_TOPIC, SimulatedDeployment, SimulatedTopic
+from lagscale.timeline import RunSummary, Sample, Timeline
 from scaler.keda.fixes import Fixes
-from scaler.keda.hpa import HpaSpec
-from scaler.keda.lag import LagCalculator
-from scaler.keda.scaledobject import ScaledObjectDefinition
-from scaler.keda.trigger import KafkaTrigger, TriggerError, parse_trigger
 from scaler.loop.clock import FakeClock
-from scaler.loop.scaling_loop import Decision, ScalingLoop
-
-MODES = ("keda", "direct")
-SIMULATED_TOPIC = "simulated"
-SIMULATED_GROUP = "simulated-consumers"
-# Trigger metadata that shapes scaling; connection and auth keys do not matter without a broker.
-SCALING_KEYS = (
-    "topic",
-    "lagThreshold",
-    "activationLagThreshold",
-    "offsetResetPolicy",
-    "allowIdleConsumers",
-    "excludePersistentLag",
-    "scaleToZeroOnInvalidOffset",
-    "limitToPartitionsWithLag",
-    "ensureEvenDistributionOfPartitions",
-    "partitionLimitation",
-)
-
-
-class SimulationError(ValueError):
-    """The simulation settings are unusable; the message says what to change."""
+from scaler.loop.config import ScalingConfig
+from scaler.loop.decision import Decision, Mode
+from scaler.loop.scaling_loop import ScalingLoop
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """Everything one run depends on. Field names follow KEDA's where KEDA has the setting."""
+    """Everything one run depends on: the scaling config (trigger, ScaledObject, HPA, mode, fixes),
+    and the modelled world around it."""
 
     load: LoadProfile
-    trigger: KafkaTrigger
-    spec: ScaledObjectSpec = field(default_factory=ScaledObjectSpec)
-    hpa: HpaSpec = field(default_factory=HpaSpec)
+    config: ScalingConfig
     partitions: int = 6
     process_time: float = 0.1
     pod_start_delay: float = 5.0
@@ -65,32 +39,18 @@ class Scenario:
     initial_lag: int = 0
     """Events already waiting when the run starts, spread over the partitions."""
     duration: int = 900
-    mode: str = "keda"
-    fixes: Fixes = field(default_factory=Fixes)
     label: str = ""
 
     def validate(self) -> Scenario:
-        problems = []
-        if self.partitions < 1:
-            problems.append(f"--partitions must be at least 1, got {self.partitions}")
+        """What the flag types do not already check (a consumer must take time per event)."""
         if self.process_time <= 0:
-            problems.append(f"--process-time must be > 0 seconds, got {self.process_time:g}")
-        if self.pod_start_delay < 0:
-            problems.append(f"--pod-start-delay must be >= 0 seconds, got {self.pod_start_delay:g}")
-        if self.initial_replicas < 0:
-            problems.append(f"--initial-replicas must be >= 0, got {self.initial_replicas}")
-        if self.initial_lag < 0:
-            problems.append(f"--initial-lag must be >= 0, got {self.initial_lag}")
-        if self.duration < 1:
-            problems.append(f"--duration must be at least 1 second, got {self.duration}")
-        if self.mode not in MODES:
-            problems.append(f"--mode must be keda or direct, got {self.mode!r}")
-        if problems:
-            raise SimulationError("; ".join(problems))
+            raise ConfigError(Problem("--process-time", f"must be > 0 seconds, got {self.process_time:g}"))
         return self
 
-    def with_mode(self, mode: str, fixes: Fixes, label: str) -> Scenario:
-        return dataclasses.replace(self, mode=mode, fixes=fixes, label=label)
+    def with_mode(self, mode: Mode, fixes: Fixes, label: str) -> Scenario:
+        return dataclasses.replace(
+            self, config=dataclasses.replace(self.config, mode=mode, fixes=fixes), label=label
+        )
 
 
 @dataclass
@@ -108,114 +68,35 @@ class SimulationResult:
         scenario = self.scenario
         return {
             **self.summary.as_dict(),
-            "mode": scenario.mode,
-            "fixes": list(scenario.fixes.enabled),
+            "mode": scenario.config.mode,
+            "fixes": list(scenario.config.fixes.enabled),
             "load": scenario.load.description,
             "partitions": scenario.partitions,
-            "lag_threshold": scenario.trigger.lag_threshold,
+            "lag_threshold": scenario.config.trigger.lag_threshold,
             "events_produced": self.events_produced,
             "events_consumed": self.events_consumed,
         }
-
-
-def simulated_trigger(metadata: Mapping[str, str], metric_type: str = "AverageValue") -> KafkaTrigger:
-    """Parse trigger metadata with KEDA's own rules, keeping only what shapes scaling."""
-    kept = {key: value for key, value in metadata.items() if key in SCALING_KEYS}
-    kept.setdefault("topic", SIMULATED_TOPIC)
-    kept.update(bootstrapServers="simulated:9092", consumerGroup=SIMULATED_GROUP)
-    return parse_trigger(kept, metric_type=metric_type)
-
-
-class _RecordingMetadata(Mapping[str, str]):
-    """Trigger metadata that records every key KEDA's parser looks up."""
-
-    def __init__(self, items: Mapping[str, str]) -> None:
-        self._items = dict(items)
-        self.looked_up: set[str] = set()
-
-    def __getitem__(self, key: str) -> str:
-        self.looked_up.add(key)
-        return self._items[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-# Parses that between them take every path through KEDA's reader: each key and its `...FromEnv`
-# variant (nothing given), and the MSK IAM credential keys.
-_PROBES: tuple[dict[str, str], ...] = (
-    {},
-    {
-        "bootstrapServers": "probe:9092",
-        "consumerGroup": "probe",
-        "sasl": "oauthbearer",
-        "saslTokenProvider": "aws_msk_iam",
-        "tls": "enable",
-        "awsRegion": "probe",
-        "awsAccessKeyID": "probe",
-    },
-)
-
-
-@functools.cache
-def keda_metadata_keys() -> frozenset[str]:
-    """Every trigger-metadata key KEDA's kafka scaler reads, learnt from the parser itself."""
-    keys: set[str] = set()
-    for probe in _PROBES:
-        metadata = _RecordingMetadata(probe)
-        with contextlib.suppress(TriggerError):
-            parse_trigger(metadata)
-        keys |= metadata.looked_up
-    return frozenset(keys)
-
-
-def unknown_metadata_warnings(metadata: Mapping[str, str]) -> list[str]:
-    """One line per key KEDA's kafka trigger does not know (KEDA ignores those silently)."""
-    known = keda_metadata_keys()
-    warnings = []
-    for key in metadata:
-        if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
-            warnings.append(
-                f"warning: --metadata {key}: not a kafka trigger parameter, KEDA ignores it{hint}"
-            )
-    return warnings
-
-
-def settings_from(
-    definition: ScaledObjectDefinition,
-) -> tuple[dict[str, str], str, ScaledObjectSpec, HpaSpec]:
-    """(trigger metadata, metric type, executor spec, HPA) of a ScaledObject's first kafka trigger."""
-    _, trigger = definition.kafka_triggers()[0]
-    return dict(trigger.metadata), trigger.metric_type, definition.spec, definition.hpa
 
 
 def run(scenario: Scenario) -> SimulationResult:
     """Simulate `scenario.duration` seconds; the real ScalingLoop decides every replica change."""
     scenario.validate()
     clock = FakeClock(start=0.0)
+    config = scenario.config
     topic = SimulatedTopic(
-        scenario.trigger.topic or SIMULATED_TOPIC, scenario.partitions, scenario.process_time
+        config.trigger.topic or SIMULATED_TOPIC, scenario.partitions, scenario.process_time
     )
     deployment = SimulatedDeployment(clock, scenario.pod_start_delay, scenario.initial_replicas)
     timeline = Timeline(
-        label=scenario.label or scenario.mode,
+        label=scenario.label or config.mode,
         partitions=scenario.partitions,
-        lag_threshold=scenario.trigger.lag_threshold,
-        max_replicas=scenario.spec.max_replica_count,
+        lag_threshold=config.trigger.lag_threshold,
+        max_replicas=config.spec.max_replica_count,
         initial_replicas=scenario.initial_replicas,
     )
-    latest: list[Decision] = []
-
-    def record(decision: Decision) -> None:
-        latest.append(decision)
-        timeline.decisions.append(_decision_point(decision))
-
-    loop = _make_loop(scenario, topic, deployment, clock, record)
+    # The clock starts at 0, so the decisions' times are already seconds since the start.
+    loop = ScalingLoop(config, topic, deployment, clock=clock, on_decision=timeline.decisions.append)
+    latest = timeline.decisions
     topic.produce(scenario.initial_lag)
     produced, consumed = scenario.initial_lag, 0
     events = scenario.load.events(scenario.duration)
@@ -232,42 +113,9 @@ def run(scenario: Scenario) -> SimulationResult:
     return SimulationResult(scenario, timeline, produced, consumed)
 
 
-def compare(scenario: Scenario, variants: Sequence[tuple[str, Fixes, str]]) -> list[SimulationResult]:
+def compare(scenario: Scenario, variants: Sequence[tuple[Mode, Fixes, str]]) -> list[SimulationResult]:
     """Run the same load once per (mode, fixes, label) variant."""
     return [run(scenario.with_mode(mode, fixes, label)) for mode, fixes, label in variants]
-
-
-def _make_loop(
-    scenario: Scenario,
-    topic: SimulatedTopic,
-    deployment: SimulatedDeployment,
-    clock: FakeClock,
-    on_decision: Any,
-) -> ScalingLoop:
-    return ScalingLoop(
-        source=topic,
-        calculator=LagCalculator(scenario.trigger, scenario.fixes),
-        target=deployment,
-        spec=scenario.spec,
-        hpa_spec=scenario.hpa,
-        mode="direct" if scenario.mode == "direct" else "keda",
-        clock=clock,
-        fixes=scenario.fixes,
-        on_decision=on_decision,
-    )
-
-
-def _decision_point(decision: Decision) -> DecisionPoint:
-    return DecisionPoint(
-        time=decision.time,
-        path=decision.path,
-        active=decision.active,
-        metric=decision.metric,
-        total_lag=decision.total_lag,
-        current=decision.current,
-        desired=decision.desired,
-        reason=decision.reason,
-    )
 
 
 def _sample(

@@ -19,6 +19,8 @@ import math
 from scaler.keda.lag import PartitionOffsets
 from scaler.loop.clock import Clock
 
+SIMULATED_TOPIC = "simulated"
+
 
 class SimulatedTopic:
     """Log-end and committed offsets per partition; an OffsetSource for the loop."""

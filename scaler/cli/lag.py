@@ -1,7 +1,7 @@
 """`lagscale lag`: read a consumer group's offsets and explain what KEDA would do with them.
 
 The trigger settings go through KEDA's own parser (scaler.keda.trigger), so a flag that KEDA would
-reject is rejected here with KEDA's words, every problem listed.
+reject is rejected here, every problem listed, each named by its flag (or its field in --config).
 """
 
 from __future__ import annotations
@@ -9,126 +9,85 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
 
-from kafkakit.cli_options import connection_options, profile_from_options
-from scaler.cli.scale import scale
-from scaler.cli.settings import (
+from kafkakit.cli_options import command, connection_options, legacy_envvars, option
+from kafkakit.errors import BrokerError
+from kafkakit.signals import run_in_background
+from scaler.cli.options import (
+    CURRENT_REPLICAS,
+    FIXES,
+    JSON,
     REPLICA_BOUNDS,
-    check_config_flags,
+    TIMEOUT,
     config_file_options,
-    load_config,
+    fixes_from,
     scaled_object_options,
-    spec_from_flags,
-    trigger_metadata,
     trigger_options,
-    usage_error,
 )
-from scaler.errors import ConnectionSettingsError, OffsetsError
+from scaler.cli.settings import Settings, settings_from_options
 from scaler.explain import Explanation, explain, render, to_json
-from scaler.kafka.connection import KafkaConnection
 from scaler.kafka.offsets import KafkaOffsetSource, OffsetQuery
-from scaler.keda.fixes import Fixes, FixesError, parse_fixes
-from scaler.keda.hpa import HpaSpec
 from scaler.keda.lag import NO_COMMIT, LagCalculator, PartitionOffsets
-from scaler.keda.scaledobject import hpa_spec_for
-from scaler.keda.trigger import KafkaTrigger, TriggerError, parse_trigger
+from scaler.keda.trigger import KafkaTrigger
 
-__all__ = ["lag", "scale"]
-
-
-@dataclass(frozen=True)
-class LagSettings:
-    """What one `lag` run evaluates: the trigger, how to reach its cluster, the HPA it feeds."""
-
-    trigger: KafkaTrigger
-    connection: KafkaConnection
-    hpa: HpaSpec
+__all__ = ["lag"]
 
 
-def settings_from_flags(options: dict[str, Any]) -> LagSettings:
-    """The HPA KEDA would build from --min-replicas / --max-replicas (minReplicaCount / max)."""
-    profile = profile_from_options(options)
-    problems: list[str] = []
-    trigger: KafkaTrigger | None = None
-    try:
-        trigger = parse_trigger(trigger_metadata(profile.bootstrap, options))
-    except TriggerError as error:
-        problems.extend(error.problems)
-    spec, spec_problems = spec_from_flags(options)
-    problems.extend(spec_problems)
-    if problems or trigger is None:
-        raise usage_error("invalid settings", problems)
-    hpa = hpa_spec_for(spec, trigger.metric_type, trigger.lag_threshold)
-    return LagSettings(trigger, KafkaConnection(profile), hpa)
-
-
-def settings_from_config(
-    config: Path, trigger_auth: tuple[Path, ...], secrets: tuple[Path, ...]
-) -> LagSettings:
-    loaded, connection = load_config(config, trigger_auth, secrets)
-    return LagSettings(loaded.trigger, connection, loaded.definition.hpa)
-
-
-@click.command()
-@config_file_options("LAGSCALE_LAG")
+@legacy_envvars("LAGSCALE_LAG")
+@command("lag")
+@config_file_options()
 @connection_options
-@trigger_options("LAGSCALE_LAG")
-@scaled_object_options("LAGSCALE_LAG", REPLICA_BOUNDS)
-@click.option("--fixes", "fixes_text", default="", help="Opt-in KEDA quirk fixes: comma list or 'all'.")
-@click.option(
-    "--current-replicas",
-    type=click.IntRange(min=0),
-    default=1,
-    show_default=True,
-    help="Replicas the workload runs now (input of the HPA proposal).",
+@trigger_options()
+@scaled_object_options(REPLICA_BOUNDS)
+@FIXES()
+@CURRENT_REPLICAS(
+    default=1, show_default=True, help="Replicas the workload runs now (input of the HPA proposal)."
 )
-@click.option("--json", "as_json", is_flag=True, help="Machine output (one JSON object per evaluation).")
-@click.option("--watch", type=click.FloatRange(min=0.1), default=None, help="Re-evaluate every N seconds.")
-@click.option(
-    "--rows", type=click.IntRange(min=0), default=50, show_default=True, help="Table rows; 0 = all."
-)
-@click.option(
-    "--timeout", type=click.FloatRange(min=0.5), default=10.0, show_default=True, help="Broker timeout."
-)
+@JSON(help="Machine output (one JSON object per evaluation).")
+@option("--watch", type=click.FloatRange(min=0.1), default=None, help="Re-evaluate every N seconds.")
+@option("--rows", type=click.IntRange(min=0), default=50, show_default=True, help="Table rows; 0 = all.")
+@TIMEOUT()
 def lag(
     *,
-    config: Path | None,
-    trigger_auth: tuple[Path, ...],
-    secret: tuple[Path, ...],
     fixes_text: str,
     current_replicas: int,
     as_json: bool,
     watch: float | None,
     rows: int,
     timeout: float,
-    **options: Any,
+    **flags: Any,
 ) -> None:
     """Show a consumer group's lag per partition and what KEDA and the HPA would do with it."""
-    check_config_flags(config, trigger_auth, secret)
-    if config is None:
-        settings = settings_from_flags(options)
-    else:
-        settings = settings_from_config(config, trigger_auth, secret)
-    try:
-        fixes = parse_fixes(fixes_text)
-    except FixesError as error:
-        raise click.UsageError(str(error)) from None
-    _run(_evaluator(settings, fixes, current_replicas, timeout), as_json=as_json, watch=watch, rows=rows)
+    settings = settings_from_options(flags, fixes=fixes_from(fixes_text))
+    evaluate = _evaluator(settings, current_replicas, timeout)
+    console = Console()
+    while True:
+        try:
+            explanation = run_in_background(lambda _stop: evaluate())
+        except BrokerError as error:
+            if watch is None or not error.retriable:
+                raise
+            click.echo(f"error (retrying in {watch:g}s): {error}", err=True)
+        else:
+            if explanation is None:  # SIGTERM during the evaluation
+                return
+            _show(explanation, as_json=as_json, rows=rows, console=console, clear=watch is not None)
+        if watch is None:
+            return
+        time.sleep(watch)  # the refresh interval asked for; Ctrl+C ends it (exit status 130)
 
 
-def _evaluator(
-    settings: LagSettings, fixes: Fixes, current_replicas: int, timeout: float
-) -> Callable[[], Explanation]:
+def _evaluator(settings: Settings, current_replicas: int, timeout: float) -> Callable[[], Explanation]:
     """One source and one calculator for the whole run, so excludePersistentLag sees history."""
-    trigger = settings.trigger
-    query = OffsetQuery.for_trigger(trigger, fixes, explain=True)
-    source = KafkaOffsetSource(settings.connection, query, timeout=timeout)
+    config = settings.config
+    trigger, fixes = config.trigger, config.fixes
+    source = KafkaOffsetSource(
+        settings.connection, OffsetQuery.for_trigger(trigger, fixes, explain=True), timeout=timeout
+    )
     calculator = LagCalculator(trigger, fixes)
 
     def evaluate() -> Explanation:
@@ -138,7 +97,7 @@ def _evaluator(
             trigger,
             calculator.evaluate(offsets),
             current_replicas,
-            hpa_spec=settings.hpa,
+            hpa_spec=config.hpa,
             fixes=fixes,
             requests=source.requests_last_evaluation,
         )
@@ -146,29 +105,15 @@ def _evaluator(
     return evaluate
 
 
-def _run(evaluate: Callable[[], Explanation], *, as_json: bool, watch: float | None, rows: int) -> None:
-    console = Console()
-    while True:
-        try:
-            explanation = evaluate()
-        except (OffsetsError, ConnectionSettingsError) as error:
-            retriable = getattr(error, "retriable", False)
-            if watch is None or not retriable:
-                raise click.ClickException(str(error)) from None
-            click.echo(f"error (retrying in {watch:g}s): {error}", err=True)
-        else:
-            if as_json:
-                click.echo(json.dumps(to_json(explanation), sort_keys=True))
-            else:
-                if watch is not None:
-                    console.clear()
-                render(explanation, console, rows)
-        if watch is None:
-            return
-        try:
-            time.sleep(watch)  # the refresh interval the user asked for
-        except KeyboardInterrupt:
-            return
+def _show(
+    explanation: Explanation, *, as_json: bool, rows: int, console: Console, clear: bool = False
+) -> None:
+    if as_json:
+        click.echo(json.dumps(to_json(explanation), sort_keys=True))
+        return
+    if clear:
+        console.clear()
+    render(explanation, console, rows)
 
 
 def _warn_about_commits(trigger: KafkaTrigger, offsets: list[PartitionOffsets]) -> None:

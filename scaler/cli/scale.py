@@ -3,12 +3,15 @@
 The settings come from a real KEDA ScaledObject YAML (`--config`, with `--trigger-auth` and
 `--secret` files), or from plain flags. `--target` picks what is scaled: a Kubernetes Deployment or
 StatefulSet, local consumer processes, or nothing (`dry-run`, the default, only logs).
+
+The loop runs in a background thread, so Ctrl+C ends the command at once (exit status 130) even
+while an evaluation waits for a broker that does not answer; a second Ctrl+C skips the cleanup.
+SIGTERM (a pod being stopped) ends it gracefully with status 0.
 """
 
 from __future__ import annotations
 
-import os
-import signal
+import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,18 +20,221 @@ from typing import Any
 
 import click
 
-from kafkakit.cli_options import connection_options
-from kafkakit.logs import configure_logging
+from kafkakit.cli_options import (
+    METRICS_HOST,
+    METRICS_PORT,
+    PROCESS_TIME,
+    VERBOSE,
+    command,
+    connection_options,
+    legacy_envvars,
+    option,
+)
+from kafkakit.logs import configure_logging, log_event
 from kafkakit.probe_server import start_probe_server
-from scaler.cli.scale_settings import ScaleSettings, settings_from_options
-from scaler.cli.settings import config_file_options, scaled_object_options, trigger_options
+from kafkakit.signals import run_in_background
+from scaler.cli.options import (
+    CURRENT_REPLICAS,
+    FIXES,
+    MODE,
+    TIMEOUT,
+    config_file_options,
+    fixes_from,
+    scaled_object_options,
+    trigger_options,
+)
+from scaler.cli.settings import Settings, settings_from_options
 from scaler.errors import TargetError
 from scaler.kafka.offsets import KafkaOffsetSource, OffsetQuery
-from scaler.keda.fixes import Fixes, parse_fixes
-from scaler.keda.lag import LagCalculator
+from scaler.keda.fixes import Fixes
+from scaler.loop.decision import Decision
 from scaler.loop.metrics import ScalerMetrics
-from scaler.loop.scaling_loop import MODES, Decision, ScalingLoop
+from scaler.loop.scaling_loop import ScalingLoop
 from scaler.targets.build import TARGET_KINDS, BuiltTarget, TargetOptions, build_target
+
+_log = logging.getLogger("scaler")
+
+
+@legacy_envvars("LAGSCALE_SCALER")
+@command("scale")
+@config_file_options()
+@connection_options
+@trigger_options()
+@scaled_object_options()
+@MODE()
+@option(
+    "--target",
+    "target_kind",
+    type=click.Choice(TARGET_KINDS),
+    default="dry-run",
+    show_default=True,
+    help="What to scale: a Deployment/StatefulSet, local `python -m consumer` processes, or nothing.",
+)
+@option(
+    "--kind",
+    type=click.Choice(["Deployment", "StatefulSet"]),
+    default=None,
+    help="kubernetes: workload kind.",
+)
+@option("--name", "target_name", default=None, help="kubernetes: workload name.")
+@option("--namespace", default=None, help="kubernetes: namespace.")
+@option("--kubeconfig", type=click.Path(dir_okay=False), default=None, help="kubernetes: kubeconfig file.")
+@option(
+    "--leader-elect",
+    is_flag=True,
+    help="kubernetes: act only while holding a Lease (for several scaler replicas).",
+)
+@option("--lease-name", default="", help="kubernetes: Lease name (default lagscale-<workload>).")
+@PROCESS_TIME(default=None, help="processes: seconds each consumer spends per event.")
+@option("--consumer-arg", multiple=True, help="processes: extra consumer argument (repeatable).")
+@option(
+    "--stop-grace",
+    type=click.FloatRange(min=0),
+    default=15.0,
+    show_default=True,
+    help="processes: seconds between SIGTERM and SIGKILL.",
+)
+@CURRENT_REPLICAS(default=0, help="dry-run: replicas at start.")
+@FIXES()
+@METRICS_PORT(help="Serve /healthz and /metrics on this port (0 = off).")
+@METRICS_HOST()
+@TIMEOUT(help="Seconds one evaluation waits for the broker.")
+@option("--once", is_flag=True, help="Evaluate once, print the decision(s), exit.")
+@option(
+    "--serve-grpc",
+    "serve_grpc_listen",
+    legacy_envvars=["LAGSCALE_GRPC_LISTEN"],
+    default=None,
+    metavar="[HOST:]PORT",
+    help="Instead of scaling, serve KEDA's External Scaler gRPC API (= `lagscale serve-grpc --listen`).",
+)
+@option(
+    "--auth-dir",
+    type=click.Path(path_type=Path),
+    legacy_envvars=["LAGSCALE_GRPC_AUTH_DIR"],
+    default=None,
+    help="With --serve-grpc: TriggerAuthentication parameters, one file each (e.g. a mounted Secret).",
+)
+@VERBOSE()
+def scale(**options: Any) -> None:
+    """Scale consumers on consumer-group lag, with KEDA's exact semantics, explaining each step."""
+    configure_logging(options.pop("verbose"))
+    fixes = fixes_from(options.pop("fixes_text"))
+    if options["serve_grpc_listen"] is not None:
+        _serve_grpc(options["serve_grpc_listen"], fixes, options)
+        return
+    settings = settings_from_options(options, mode=options.pop("mode"), fixes=fixes)
+    _log_start(settings, options)
+    built = build_target(_target_options(settings, options))
+    config = settings.config
+    source = KafkaOffsetSource(
+        settings.connection, OffsetQuery.for_trigger(config.trigger, config.fixes), timeout=options["timeout"]
+    )
+    _run(settings, built, source, options)
+
+
+def _serve_grpc(listen: str, fixes: Fixes, options: dict[str, Any]) -> None:
+    """KEDA computes replicas and asks us for the metric: no loop, no target (external mode)."""
+    if options["config"] is not None or options["once"]:
+        raise click.UsageError("--serve-grpc cannot be combined with --config or --once")
+    # Lazy: grpc is slow to import and only this mode needs it.
+    from scaler.grpc.scalers import ScalerSettings  # noqa: PLC0415
+    from scaler.grpc.server import read_auth_dir, serve_external_scaler  # noqa: PLC0415
+
+    auth_dir: Path | None = options["auth_dir"]
+    settings = ScalerSettings(
+        fixes=fixes,
+        kafka_timeout=options["timeout"],
+        auth_params=read_auth_dir(auth_dir) if auth_dir else {},
+    )
+    serve_external_scaler(listen, settings, listen_flag="--serve-grpc")
+
+
+def _log_start(settings: Settings, options: dict[str, Any]) -> None:
+    """One line at once, before anything connects: what runs against what."""
+    trigger = settings.config.trigger
+    log_event(
+        _log,
+        "start",
+        scaled_object=settings.name,
+        target=options["target_kind"],
+        mode=settings.config.mode,
+        group=trigger.consumer_group,
+        topic=trigger.topic or "(every topic the group committed)",
+        lag_threshold=trigger.lag_threshold,
+        connection=settings.connection.describe(),
+        timeout=options["timeout"],
+    )
+
+
+def _target_options(settings: Settings, options: dict[str, Any]) -> TargetOptions:
+    return TargetOptions(
+        kind=options["target_kind"],
+        trigger=settings.config.trigger,
+        profile=settings.connection.profile,
+        workload_kind=options["kind"] or settings.target_kind,
+        workload_name=options["target_name"] or settings.target_name,
+        namespace=options["namespace"] or settings.namespace,
+        kubeconfig=options["kubeconfig"],
+        process_time=options["process_time"],
+        consumer_args=tuple(options["consumer_arg"]),
+        stop_grace=options["stop_grace"],
+        current_replicas=options["current_replicas"],
+        leader_elect=options["leader_elect"],
+        lease_name=options["lease_name"],
+    )
+
+
+def _run(settings: Settings, built: BuiltTarget, source: KafkaOffsetSource, options: dict[str, Any]) -> None:
+    metrics = ScalerMetrics(settings.name, stale_after_seconds=_stale_after(settings, options["timeout"]))
+    decisions: list[Decision] = []
+    try:
+        server = start_probe_server(
+            options["metrics_host"], options["metrics_port"], metrics.health, metrics.render
+        )
+        try:
+            loop = ScalingLoop(
+                settings.config,
+                source,
+                built.target,
+                on_decision=_fan_out(metrics.observe, decisions.append),
+                created_ago=created_ago(settings.created_at),
+            )
+            if options["once"]:
+                _once(loop, built, decisions)
+            else:
+                run_in_background(loop.run)
+        finally:
+            if server is not None:
+                server.stop()
+    finally:
+        built.close()  # a second Ctrl+C here skips the rest of the cleanup
+        source.close()
+
+
+def _once(loop: ScalingLoop, built: BuiltTarget, decisions: list[Decision]) -> None:
+    def step(stop: threading.Event) -> list[Decision]:
+        return loop.step(stop)
+
+    try:
+        for decision in run_in_background(step) or []:
+            _print_decision(decision)
+    except TargetError as error:
+        raise TargetError(f"{built.target.name}: {error}", retriable=error.retriable) from None
+    if any(decision.error for decision in decisions):
+        raise click.ClickException("the evaluation failed (see the error above)")
+
+
+def created_ago(created_at: datetime | None, now: datetime | None = None) -> float | None:
+    """Seconds since metadata.creationTimestamp (the loop's clock is monotonic, not wall time)."""
+    if created_at is None:
+        return None
+    return ((now or datetime.now(UTC)) - created_at).total_seconds()
+
+
+def _stale_after(settings: Settings, timeout: float) -> float:
+    """/healthz turns 503 when no decision arrived for three polls plus the retried fetches."""
+    return 3 * settings.config.spec.polling_interval + 4 * timeout
 
 
 def _print_decision(decision: Decision) -> None:
@@ -50,184 +256,3 @@ def _fan_out(*handlers: Callable[[Decision], None]) -> Callable[[Decision], None
             handler(decision)
 
     return handle
-
-
-@click.command("scale", context_settings={"help_option_names": ["-h", "--help"]})
-@config_file_options("LAGSCALE_SCALER")
-@connection_options
-@trigger_options("LAGSCALE_SCALER")
-@scaled_object_options("LAGSCALE_SCALER")
-@click.option(
-    "--mode",
-    envvar="LAGSCALE_SCALER_MODE",
-    type=click.Choice(MODES),
-    default="keda",
-    show_default=True,
-    help="keda: KEDA + HPA timing exactly; direct: ceil(metric/lagThreshold) at every poll.",
-)
-@click.option(
-    "--target",
-    "target_kind",
-    envvar="LAGSCALE_SCALER_TARGET",
-    type=click.Choice(TARGET_KINDS),
-    default="dry-run",
-    show_default=True,
-    help="What to scale: a Deployment/StatefulSet, local `python -m consumer` processes, or nothing.",
-)
-@click.option("--kind", type=click.Choice(["Deployment", "StatefulSet"]), default=None, help="kubernetes.")
-@click.option("--name", "target_name", default=None, help="kubernetes: workload name.")
-@click.option("--namespace", default=None, help="kubernetes: namespace.")
-@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None, help="kubernetes: kubeconfig.")
-@click.option(
-    "--leader-elect",
-    envvar="LAGSCALE_SCALER_LEADER_ELECT",
-    is_flag=True,
-    help="kubernetes: act only while holding a Lease (for several scaler replicas).",
-)
-@click.option("--lease-name", default="", help="kubernetes: Lease name (default lagscale-<workload>).")
-@click.option(
-    "--process-time", type=click.FloatRange(min=0), default=None, help="processes: seconds per event."
-)
-@click.option("--consumer-arg", multiple=True, help="processes: extra consumer argument (repeatable).")
-@click.option(
-    "--stop-grace",
-    type=click.FloatRange(min=0),
-    default=15.0,
-    show_default=True,
-    help="processes: seconds between SIGTERM and SIGKILL.",
-)
-@click.option("--current-replicas", type=click.IntRange(min=0), default=0, help="dry-run: replicas at start.")
-@click.option(
-    "--fixes",
-    "fixes_text",
-    envvar="LAGSCALE_SCALER_FIXES",
-    default="",
-    help="Opt-in KEDA quirk fixes: comma list or 'all'.",
-)
-@click.option(
-    "--metrics-port",
-    envvar="LAGSCALE_SCALER_METRICS_PORT",
-    type=click.IntRange(0, 65535),
-    default=0,
-    help="Serve /metrics (0 = off).",
-)
-@click.option("--metrics-host", envvar="LAGSCALE_SCALER_METRICS_HOST", default="127.0.0.1", show_default=True)
-@click.option(
-    "--timeout", type=click.FloatRange(min=0.5), default=10.0, show_default=True, help="Broker timeout."
-)
-@click.option("--once", is_flag=True, help="Evaluate once, print the decision(s), exit.")
-@click.option(
-    "--serve-grpc",
-    "serve_grpc_listen",
-    envvar="LAGSCALE_GRPC_LISTEN",
-    default=None,
-    metavar="[HOST:]PORT",
-    help="Instead of scaling, serve KEDA's External Scaler gRPC API (= `lagscale serve-grpc --listen`).",
-)
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def scale(**options: Any) -> None:
-    """Scale consumers on consumer-group lag, with KEDA's exact semantics, explaining each step."""
-    configure_logging(options.pop("verbose"))
-    try:
-        fixes = parse_fixes(options.pop("fixes_text"))
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
-    if options["serve_grpc_listen"] is not None:
-        _serve_grpc(options["serve_grpc_listen"], fixes, options)
-        return
-    settings = settings_from_options(options)
-    built = build_target(_target_options(settings, options))
-    source = KafkaOffsetSource(
-        settings.connection, OffsetQuery.for_trigger(settings.trigger, fixes), timeout=options["timeout"]
-    )
-    _run(settings, built, source, fixes, options)
-
-
-def _serve_grpc(listen: str, fixes: Fixes, options: dict[str, Any]) -> None:
-    """KEDA computes replicas and asks us for the metric: no loop, no target (external mode)."""
-    if options["config"] is not None or options["once"]:
-        raise click.UsageError("--serve-grpc cannot be combined with --config or --once")
-    # Lazy: grpc is an optional extra and slow to import.
-    from scaler.cli.serve_grpc import read_auth_dir, serve_external_scaler  # noqa: PLC0415
-    from scaler.grpc.scalers import ScalerSettings  # noqa: PLC0415
-
-    auth_dir = os.environ.get("LAGSCALE_GRPC_AUTH_DIR")
-    settings = ScalerSettings(
-        fixes=fixes,
-        kafka_timeout=options["timeout"],
-        auth_params=read_auth_dir(Path(auth_dir)) if auth_dir else {},
-    )
-    serve_external_scaler(listen, settings)
-
-
-def _target_options(settings: ScaleSettings, options: dict[str, Any]) -> TargetOptions:
-    return TargetOptions(
-        kind=options["target_kind"],
-        trigger=settings.trigger,
-        profile=settings.connection.profile,
-        workload_kind=options["kind"] or settings.target_kind,
-        workload_name=options["target_name"] or settings.target_name,
-        namespace=options["namespace"] or settings.namespace,
-        kubeconfig=options["kubeconfig"],
-        process_time=options["process_time"],
-        consumer_args=tuple(options["consumer_arg"]),
-        stop_grace=options["stop_grace"],
-        current_replicas=options["current_replicas"],
-        leader_elect=options["leader_elect"],
-        lease_name=options["lease_name"],
-    )
-
-
-def _run(
-    settings: ScaleSettings, built: BuiltTarget, source: KafkaOffsetSource, fixes: Fixes, options: Any
-) -> None:
-    metrics = ScalerMetrics(settings.name, stale_after_seconds=_stale_after(settings, options["timeout"]))
-    server = start_probe_server(
-        options["metrics_host"], options["metrics_port"], metrics.health, metrics.render
-    )
-    decisions: list[Decision] = []
-    loop = ScalingLoop(
-        source,
-        LagCalculator(settings.trigger, fixes),
-        built.target,
-        settings.spec,
-        settings.hpa,
-        mode=options["mode"],
-        fixes=fixes,
-        on_decision=_fan_out(metrics.observe, decisions.append),
-        use_cached_metrics=settings.use_cached_metrics,
-        pause=settings.pause,
-        created_ago=created_ago(settings.created_at),
-    )
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        if options["once"]:
-            try:
-                for decision in loop.step(stop):
-                    _print_decision(decision)
-            except TargetError as error:
-                raise click.ClickException(f"{built.target.name}: {error}") from None
-            if any(decision.error for decision in decisions):
-                raise click.ClickException("the evaluation failed (see the error above)")
-        else:
-            loop.run(stop)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        built.close()
-        source.close()
-        if server is not None:
-            server.stop()
-
-
-def created_ago(created_at: datetime | None, now: datetime | None = None) -> float | None:
-    """Seconds since metadata.creationTimestamp (the loop's clock is monotonic, not wall time)."""
-    if created_at is None:
-        return None
-    return ((now or datetime.now(UTC)) - created_at).total_seconds()
-
-
-def _stale_after(settings: ScaleSettings, timeout: float) -> float:
-    """/healthz turns 503 when no decision arrived for three polls plus the retried fetches."""
-    return 3 * settings.spec.polling_interval + 4 * timeout

@@ -1,171 +1,47 @@
-"""What `lagscale lag` and `lagscale scale` share: the trigger and ScaledObject flags, `--config`
-loading, and usage errors that list every problem.
-
-Trigger flags become KEDA trigger metadata *text*, so KEDA's own parser (scaler.keda.trigger)
-judges them, in KEDA's words. Every flag can also come from an environment variable.
-"""
+"""From command-line options to what `lagscale lag` and `lagscale scale` run on: a ScalingConfig
+and the connection to its cluster, read either from a real ScaledObject YAML (`--config`, with
+`--trigger-auth` and `--secret` files) or from plain flags. Either way every problem is found
+before anything connects, each named as the user wrote it (a flag, or a field of the file)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
 
-from kafkakit import envvars
-from kafkakit.cli_options import connection_options
-from scaler.errors import ConnectionSettingsError
+from kafkakit.cli_options import connection_options, profile_from_options
+from kafkakit.errors import ConfigError, Problem
+from scaler.cli.options import SPEC_FLAGS, TRIGGER_FLAGS, as_flag
 from scaler.kafka.connection import KafkaConnection, connection_from_trigger
-from scaler.keda.executor import Fallback, ScaledObjectSpec, ScaledObjectSpecError
-from scaler.keda.trigger import TriggerError
-from scaler.scaledobject_files import LoadedScaledObject, load_scaled_object
+from scaler.keda.executor import Fallback, ScaledObjectSpec
+from scaler.keda.fixes import Fixes
+from scaler.keda.trigger import parse_trigger
+from scaler.loop.config import ScalingConfig
+from scaler.loop.decision import Mode
+from scaler.scaledobject_files import load_scaled_object
 
-F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class _MetadataFlag:
-    """A flag that stands for one trigger metadata key."""
+class Settings:
+    """A ScalingConfig plus what the command line adds: how to reach the cluster, and the
+    ScaledObject's name, target and creation time when it came from a file."""
 
-    param: str
-    key: str
-    help: str
-    boolean: bool = False
-    spellings: tuple[str, ...] = ()
-
-
-_METADATA_FLAGS = (
-    _MetadataFlag("lag_threshold", "lagThreshold", "lagThreshold (default 10)."),
-    _MetadataFlag(
-        "activation_lag_threshold", "activationLagThreshold", "activationLagThreshold (default 0)."
-    ),
-    _MetadataFlag(
-        "offset_reset_policy", "offsetResetPolicy", "offsetResetPolicy: latest (default) or earliest."
-    ),
-    _MetadataFlag("partition_limitation", "partitionLimitation", "partitionLimitation, e.g. 0,2,4-7."),
-    _MetadataFlag("allow_idle_consumers", "allowIdleConsumers", "allowIdleConsumers=true.", True),
-    _MetadataFlag(
-        "exclude_persistent_lag",
-        "excludePersistentLag",
-        "excludePersistentLag=true (it compares successive evaluations).",
-        True,
-    ),
-    _MetadataFlag(
-        "scale_to_zero_on_invalid_offset",
-        "scaleToZeroOnInvalidOffset",
-        "scaleToZeroOnInvalidOffset=true.",
-        True,
-    ),
-    _MetadataFlag(
-        "limit_to_partitions_with_lag", "limitToPartitionsWithLag", "limitToPartitionsWithLag=true.", True
-    ),
-    _MetadataFlag(
-        "ensure_even_distribution_of_partitions",
-        "ensureEvenDistributionOfPartitions",
-        "ensureEvenDistributionOfPartitions=true.",
-        True,
-        ("--ensure-even-distribution-of-partitions", "--ensure-even-distribution"),
-    ),
-)
-
-# ScaledObject fields (not trigger metadata): parameter -> help.
-_SPEC_FLAGS = {
-    "polling_interval": "pollingInterval seconds (default 30).",
-    "cooldown_period": "cooldownPeriod seconds (default 300).",
-    "initial_cooldown_period": "initialCooldownPeriod seconds (default 0).",
-    "min_replicas": "minReplicaCount (default 0; the HPA's minimum is then 1).",
-    "max_replicas": "maxReplicaCount (default 100).",
-    "idle_replicas": "idleReplicaCount (default unset; needs --min-replicas).",
-    "fallback_failure_threshold": "fallback.failureThreshold (with --fallback-replicas).",
-    "fallback_replicas": "fallback.replicas (with --fallback-failure-threshold).",
-}
-REPLICA_BOUNDS = ("min_replicas", "max_replicas")
-
-
-def _decorate(options: list[Callable[[F], F]]) -> Callable[[F], F]:
-    def decorate(func: F) -> F:
-        for option in reversed(options):
-            func = option(func)
-        return func
-
-    return decorate
-
-
-def config_file_options(envvar_prefix: str) -> Callable[[F], F]:
-    """--config, --trigger-auth, --secret (`<prefix>_CONFIG`, ...; several paths joined by `:`)."""
-    existing_file = click.Path(exists=True, dir_okay=False, path_type=Path)
-    return _decorate(
-        [
-            click.option(
-                "--config",
-                envvar=f"{envvar_prefix}_CONFIG",
-                type=existing_file,
-                default=None,
-                help="A KEDA ScaledObject YAML (may also hold its TriggerAuthentication and Secret), "
-                "instead of the connection, trigger and ScaledObject flags.",
-            ),
-            click.option(
-                "--trigger-auth",
-                envvar=f"{envvar_prefix}_TRIGGER_AUTH",
-                type=existing_file,
-                multiple=True,
-                help="TriggerAuthentication YAML file (repeatable; with --config).",
-            ),
-            click.option(
-                "--secret",
-                envvar=f"{envvar_prefix}_SECRET",
-                type=existing_file,
-                multiple=True,
-                help="Kubernetes Secret YAML file, data base64 or stringData (repeatable; with --config).",
-            ),
-        ]
-    )
-
-
-def trigger_options(envvar_prefix: str) -> Callable[[F], F]:
-    """--group, --topic (the tutorial's env vars) and the trigger flags (`<prefix>_<PARAM>`)."""
-    options = [
-        click.option("--group", envvar=envvars.CONSUMER_GROUP, default="", help="consumerGroup."),
-        click.option(
-            "--topic",
-            envvar=envvars.TOPIC,
-            default="",
-            help="topic; empty = every topic the group committed.",
-        ),
-    ]
-    for flag in _METADATA_FLAGS:
-        spellings = flag.spellings or (f"--{flag.param.replace('_', '-')}",)
-        options.append(
-            click.option(
-                *spellings,
-                flag.param,
-                envvar=f"{envvar_prefix}_{flag.param.upper()}",
-                is_flag=flag.boolean,
-                default=False if flag.boolean else None,
-                help=flag.help,
-            )
-        )
-    return _decorate(options)
-
-
-def scaled_object_options(envvar_prefix: str, params: Iterable[str] = tuple(_SPEC_FLAGS)) -> Callable[[F], F]:
-    """Integer ScaledObject flags (`<prefix>_<PARAM>`); unset ones keep KEDA's defaults."""
-    return _decorate(
-        [
-            click.option(
-                f"--{param.replace('_', '-')}",
-                envvar=f"{envvar_prefix}_{param.upper()}",
-                type=int,
-                default=None,
-                help=_SPEC_FLAGS[param],
-            )
-            for param in params
-        ]
-    )
+    name: str
+    config: ScalingConfig
+    connection: KafkaConnection
+    target_kind: str = "Deployment"
+    target_name: str = ""
+    namespace: str = "default"
+    created_at: datetime | None = None
 
 
 def trigger_metadata(bootstrap: str, options: Mapping[str, Any]) -> dict[str, str]:
@@ -175,64 +51,122 @@ def trigger_metadata(bootstrap: str, options: Mapping[str, Any]) -> dict[str, st
         "consumerGroup": options.get("group") or "",
         "topic": options.get("topic") or "",
     }
-    for flag in _METADATA_FLAGS:
-        value = options.get(flag.param)
-        if flag.boolean and value:
+    for flag in TRIGGER_FLAGS:
+        value = options.get(_param(flag.name))
+        if value is True:
             metadata[flag.key] = "true"
-        elif not flag.boolean and value is not None:
+        elif value is not None and value is not False:
             metadata[flag.key] = str(value)
     return metadata
 
 
-def spec_from_flags(options: Mapping[str, Any]) -> tuple[ScaledObjectSpec, list[str]]:
-    """The ScaledObject fields the flags give, and every problem with them (KEDA's checks)."""
-    defaults = ScaledObjectSpec()
-
-    def given(param: str, default: int) -> int:
-        value = options.get(param)
-        return default if value is None else int(value)
-
-    problems: list[str] = []
-    threshold, replicas = options.get("fallback_failure_threshold"), options.get("fallback_replicas")
-    fallback = None
+def spec_from_options(
+    options: Mapping[str, Any],
+    base: ScaledObjectSpec | None = None,
+    rename: Callable[[str], str] = as_flag,
+) -> ScaledObjectSpec:
+    """`base` (KEDA's defaults unless given) with the ScaledObject fields the flags set, checked by
+    KEDA's rules; a problem names the flag, or what `rename` makes of the field (e.g. its place in a
+    file) when no flag set it."""
+    start = base or ScaledObjectSpec()
+    given = {flag.key: options.get(_param(flag.name)) for flag in SPEC_FLAGS}
+    threshold, replicas = given["fallback.failureThreshold"], given["fallback.replicas"]
     if (threshold is None) != (replicas is None):
-        problems.append("--fallback-failure-threshold and --fallback-replicas go together: give both")
-    elif threshold is not None and replicas is not None:
-        fallback = Fallback(failure_threshold=threshold, replicas=replicas)
-    spec = ScaledObjectSpec(
-        polling_interval=given("polling_interval", defaults.polling_interval),
-        cooldown_period=given("cooldown_period", defaults.cooldown_period),
-        initial_cooldown_period=given("initial_cooldown_period", defaults.initial_cooldown_period),
-        min_replica_count=given("min_replicas", defaults.min_replica_count),
-        max_replica_count=given("max_replicas", defaults.max_replica_count),
-        idle_replica_count=options.get("idle_replicas"),
-        fallback=fallback,
-        min_replica_count_set=options.get("min_replicas") is not None,
+        message = "goes with {fallback.replicas}: give both or neither"
+        problem = Problem("fallback.failureThreshold", message, mentions=("fallback.replicas",))
+        raise ConfigError(problem.renamed(as_flag))
+    spec = dataclasses.replace(
+        start,
+        polling_interval=_or(given["pollingInterval"], start.polling_interval),
+        cooldown_period=_or(given["cooldownPeriod"], start.cooldown_period),
+        initial_cooldown_period=_or(given["initialCooldownPeriod"], start.initial_cooldown_period),
+        min_replica_count=_or(given["minReplicaCount"], start.min_replica_count),
+        max_replica_count=_or(given["maxReplicaCount"], start.max_replica_count),
+        idle_replica_count=_or(given["idleReplicaCount"], start.idle_replica_count),
+        fallback=start.fallback if threshold is None or replicas is None else Fallback(threshold, replicas),
+        min_replica_count_set=start.min_replica_count_set or given["minReplicaCount"] is not None,
     )
+    set_by_flag = {key for key, value in given.items() if value is not None}
     try:
-        spec.validate()
-    except ScaledObjectSpecError as error:
+        return spec.validate()
+    except ConfigError as error:
+        raise error.renamed(lambda key: as_flag(key) if key in set_by_flag else rename(key)) from None
+
+
+def config_from_options(
+    bootstrap: str, options: Mapping[str, Any], *, mode: Mode = "keda", fixes: Fixes | None = None
+) -> ScalingConfig:
+    """The trigger and ScaledObject the flags describe; every problem of both at once, as flags."""
+    problems: list[Problem] = []
+    spec = ScaledObjectSpec()
+    try:
+        trigger = parse_trigger(trigger_metadata(bootstrap, options))
+    except ConfigError as error:
+        problems.extend(error.renamed(as_flag).problems)
+    try:
+        spec = spec_from_options(options)
+    except ConfigError as error:
         problems.extend(error.problems)
-    return spec, problems
+    if problems:
+        raise ConfigError(problems, title="invalid settings")
+    return ScalingConfig(trigger, spec, mode=mode, fixes=fixes or Fixes())
 
 
-def usage_error(title: str, problems: list[str]) -> click.UsageError:
-    """One usage error (exit status 2) listing every problem."""
-    listed = "\n".join(f"  - {problem}" for problem in problems)
-    return click.UsageError(f"{title}:\n{listed}")
+def settings_from_options(
+    options: dict[str, Any], *, mode: Mode = "keda", fixes: Fixes | None = None
+) -> Settings:
+    """Pops the settings options from `options` (what is left is for the target and the loop)."""
+    config: Path | None = options.pop("config")
+    trigger_auth: tuple[Path, ...] = options.pop("trigger_auth")
+    secret: tuple[Path, ...] = options.pop("secret")
+    check_config_flags(config, trigger_auth, secret)
+    if config is not None:
+        return _from_file(config, trigger_auth, secret, mode=mode, fixes=fixes or Fixes())
+    problems: list[Problem] = []
+    profile = None
+    try:
+        profile = profile_from_options(options)
+    except ConfigError as error:
+        problems.extend(error.problems)
+    try:
+        bootstrap = profile.bootstrap if profile is not None else ""
+        scaling = config_from_options(bootstrap, options, mode=mode, fixes=fixes)
+    except ConfigError as error:
+        problems.extend(error.problems)
+    if problems or profile is None:
+        raise ConfigError(problems, title="invalid settings")
+    trigger = scaling.trigger
+    return Settings(
+        f"{trigger.consumer_group}-{trigger.topic or 'topics'}", scaling, KafkaConnection(profile)
+    )
 
 
-def _param_names(decorator: Callable[[Callable[..., None]], Callable[..., None]]) -> tuple[str, ...]:
-    """The parameters a click decorator adds, read from a throwaway command so no list drifts."""
-    return tuple(param.name for param in click.command()(decorator(lambda **_: None)).params if param.name)
+def _from_file(
+    config: Path, trigger_auth: tuple[Path, ...], secrets: tuple[Path, ...], *, mode: Mode, fixes: Fixes
+) -> Settings:
+    loaded = load_scaled_object(config, trigger_auth, secrets, env=os.environ)
+    definition = loaded.definition
+    try:
+        connection = connection_from_trigger(loaded.trigger)
+    except ConfigError as error:
+        title = f"invalid kafka trigger in {config}"
+        raise ConfigError(error.renamed(loaded.where).problems, title=title) from None
+    return Settings(
+        name=definition.name,
+        config=ScalingConfig.from_scaled_object(definition, loaded.trigger, mode=mode, fixes=fixes),
+        connection=connection,
+        target_kind=definition.target_kind,
+        target_name=definition.target_name,
+        namespace=definition.namespace,
+        created_at=definition.created_at,
+    )
 
 
-# Everything --config says instead: the connection, the trigger and the ScaledObject fields.
-SETTING_PARAMS = (
-    *_param_names(connection_options),
-    *_param_names(trigger_options("_")),
-    *_SPEC_FLAGS,
-)
+def _setting_params(context: click.Context) -> list[click.Parameter]:
+    """The options --config replaces: the connection, the trigger and the ScaledObject fields."""
+    replaced = {_param(flag.name) for flag in (*TRIGGER_FLAGS, *SPEC_FLAGS)} | {"group", "topic"}
+    replaced |= {param.name for param in click.command()(connection_options(lambda **_: None)).params}
+    return [param for param in context.command.params if param.name in replaced]
 
 
 def check_config_flags(
@@ -249,22 +183,16 @@ def check_config_flags(
     context = click.get_current_context()
     typed = [
         param.opts[0]
-        for param in context.command.params
-        if param.name in SETTING_PARAMS
-        and context.get_parameter_source(param.name) == ParameterSource.COMMANDLINE
+        for param in _setting_params(context)
+        if param.name and context.get_parameter_source(param.name) == ParameterSource.COMMANDLINE
     ]
     if typed:
         raise click.UsageError(f"{', '.join(typed)} cannot be combined with --config: edit the YAML instead")
 
 
-def load_config(
-    config: Path, trigger_auth: tuple[Path, ...], secrets: tuple[Path, ...]
-) -> tuple[LoadedScaledObject, KafkaConnection]:
-    """The ScaledObject files, parsed, and how to reach the trigger's cluster; UsageError if not."""
-    try:
-        loaded = load_scaled_object(config, trigger_auth, secrets, env=os.environ)
-        return loaded, connection_from_trigger(loaded.trigger)
-    except TriggerError as error:
-        raise usage_error(f"invalid kafka trigger in {config}", error.problems) from None
-    except (ValueError, ConnectionSettingsError) as error:
-        raise click.UsageError(str(error)) from None
+def _param(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def _or(value: int | None, default: T) -> int | T:
+    return default if value is None else value

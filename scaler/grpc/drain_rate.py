@@ -20,6 +20,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from kafkakit.errors import Problem
 from scaler.keda.lag import NO_COMMIT, PartitionOffsets
 from scaler.loop.clock import Clock
 
@@ -38,29 +39,32 @@ class DrainSettings:
     rate_window_seconds: float = DEFAULT_WINDOW_SECONDS
 
 
-def _positive_number(metadata: Mapping[str, str], key: str, problems: list[str]) -> float | None:
+def positive_seconds(metadata: Mapping[str, str], key: str, problems: list[Problem]) -> float | None:
+    """The metadata value of `key` as seconds > 0, or None (with the problem added)."""
     text = metadata.get(key, "").strip()
     try:
         value = float(text)
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or value <= 0:
-        problems.append(f'"{key}" must be a positive number of seconds, got "{text}"')
+        message = f'must be a positive number of seconds, got "{text}"'
+        problems.append(Problem(key, message, keda=f'"{key}" {message}'))
         return None
     return value
 
 
-def parse_drain_settings(metadata: Mapping[str, str]) -> tuple[DrainSettings | None, list[str]]:
+def parse_drain_settings(metadata: Mapping[str, str]) -> tuple[DrainSettings | None, list[Problem]]:
     """(settings or None when the target is not asked for, problems found in the keys)."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     if not metadata.get(TARGET_KEY, "").strip():
         if metadata.get(WINDOW_KEY, "").strip():
-            problems.append(f'"{WINDOW_KEY}" only applies with "{TARGET_KEY}": set both or neither')
+            message = f'only applies with "{TARGET_KEY}": set both or neither'
+            problems.append(Problem(WINDOW_KEY, message, keda=f'"{WINDOW_KEY}" {message}'))
         return None, problems
-    target = _positive_number(metadata, TARGET_KEY, problems)
+    target = positive_seconds(metadata, TARGET_KEY, problems)
     window = DEFAULT_WINDOW_SECONDS
     if metadata.get(WINDOW_KEY, "").strip():
-        window = _positive_number(metadata, WINDOW_KEY, problems) or window
+        window = positive_seconds(metadata, WINDOW_KEY, problems) or window
     if target is None or problems:
         return None, problems
     return DrainSettings(target, window), problems

@@ -14,19 +14,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafkakit.errors import BrokerError, ConfigError, Problem
 from kafkakit.logs import log_event
-from scaler.errors import OffsetsError
 from scaler.grpc.drain_rate import (
     ConsumeRateMeter,
     DrainEstimate,
     DrainSettings,
     estimate_drain,
     parse_drain_settings,
+    positive_seconds,
 )
 from scaler.kafka.offsets import KafkaOffsetSource
 from scaler.keda.fixes import KEDA_EXACT, Fixes
 from scaler.keda.lag import LagCalculator, LagReport
-from scaler.keda.trigger import KafkaTrigger, TriggerError, parse_trigger
+from scaler.keda.trigger import KafkaTrigger, parse_trigger
 from scaler.loop.clock import Clock
 from scaler.loop.offsets import OffsetSource
 
@@ -35,14 +36,6 @@ logger = logging.getLogger("scaler.grpc")
 STREAM_INTERVAL_KEY = "streamIntervalSeconds"
 # Metadata KEDA forwards that belongs to the external trigger itself, not to the Kafka settings.
 _EXTERNAL_TRIGGER_KEYS = ("scalerAddress", "enableTLS")
-
-
-class InvalidMetadataError(ValueError):
-    """The forwarded trigger metadata cannot be used; `problems` lists every one of them."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("invalid trigger metadata: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -83,32 +76,20 @@ def parse_metadata(metadata: Mapping[str, str], auth_params: Mapping[str, str]) 
     kafka_metadata = {k: v for k, v in metadata.items() if k not in _EXTERNAL_TRIGGER_KEYS}
     # KEDA's external scaler replaces each `xFromEnv` value by the resolved variable's value.
     resolved_env = {value: value for key, value in metadata.items() if key.endswith("FromEnv")}
-    problems: list[str] = []
+    problems: list[Problem] = []
     trigger: KafkaTrigger | None = None
     try:
         trigger = parse_trigger(kafka_metadata, auth_params, resolved_env=resolved_env)
-    except TriggerError as error:
+    except ConfigError as error:
         problems.extend(error.problems)
     drain, drain_problems = parse_drain_settings(metadata)
     problems.extend(drain_problems)
-    stream_interval = _optional_seconds(metadata, STREAM_INTERVAL_KEY, problems)
+    stream_interval = None
+    if metadata.get(STREAM_INTERVAL_KEY, "").strip():
+        stream_interval = positive_seconds(metadata, STREAM_INTERVAL_KEY, problems)
     if problems or trigger is None:
-        raise InvalidMetadataError(problems)
+        raise ConfigError(problems, title="invalid trigger metadata")
     return ScalerConfig(trigger, drain, stream_interval)
-
-
-def _optional_seconds(metadata: Mapping[str, str], key: str, problems: list[str]) -> float | None:
-    text = metadata.get(key, "").strip()
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        problems.append(f'"{key}" must be a positive number of seconds, got "{text}"')
-        return None
-    return value
 
 
 @dataclass(frozen=True)
@@ -203,7 +184,7 @@ class ScalerRegistry:
         scaler = self.scaler_for(namespace, name, metadata)
         try:
             evaluation = scaler.evaluate()
-        except OffsetsError as error:
+        except BrokerError as error:
             self._drop(scaler)
             log_event(
                 logger, "evaluation_failed", logging.WARNING, scaled_object=f"{namespace}/{name}", error=error

@@ -17,13 +17,12 @@ from typing import Any, NoReturn
 
 import grpc
 
+from kafkakit.errors import BrokerError, ConfigError
 from kafkakit.logs import log_event
-from scaler.errors import ConnectionSettingsError, OffsetsError
 from scaler.grpc.gen import externalscaler_pb2 as pb
 from scaler.grpc.gen import externalscaler_pb2_grpc as pb_grpc
 from scaler.grpc.scalers import (
     Evaluation,
-    InvalidMetadataError,
     ScalerConfig,
     ScalerRegistry,
     ScalerSettings,
@@ -93,17 +92,15 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         """The ScaledObject's parsed metadata (aborts the call when it is unusable)."""
         try:
             return self.registry.scaler_for(ref.namespace, ref.name, dict(ref.scalerMetadata)).config
-        except InvalidMetadataError as error:
+        except ConfigError as error:
             _abort_invalid(context, ref, error)
 
     def _evaluate(self, ref: pb.ScaledObjectRef, context: Any) -> Evaluation:
         try:
             return self.registry.evaluate(ref.namespace, ref.name, dict(ref.scalerMetadata))
-        except InvalidMetadataError as error:
+        except ConfigError as error:  # the metadata, or connection settings the client refuses
             _abort_invalid(context, ref, error)
-        except ConnectionSettingsError as error:
-            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"{_name(ref)}: {error}")
-        except OffsetsError as error:
+        except BrokerError as error:  # Kafka unreachable, unknown topic, offsets unreadable
             _abort(context, grpc.StatusCode.UNAVAILABLE, f"{_name(ref)}: {error}")
 
 
@@ -111,9 +108,11 @@ def _name(ref: pb.ScaledObjectRef) -> str:
     return f"ScaledObject {ref.namespace}/{ref.name}"
 
 
-def _abort_invalid(context: Any, ref: pb.ScaledObjectRef, error: InvalidMetadataError) -> NoReturn:
-    listed = "\n".join(f"  - {problem}" for problem in error.problems)
-    log_event(logger, "invalid_metadata", logging.WARNING, scaled_object=_name(ref), problems=error.problems)
+def _abort_invalid(context: Any, ref: pb.ScaledObjectRef, error: ConfigError) -> NoReturn:
+    """Every problem, in the words KEDA users know (the metadata keys they wrote)."""
+    problems = error.keda_problems
+    listed = "\n".join(f"  - {problem}" for problem in problems)
+    log_event(logger, "invalid_metadata", logging.WARNING, scaled_object=_name(ref), problems=problems)
     _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"{_name(ref)}: invalid trigger metadata:\n{listed}")
 
 

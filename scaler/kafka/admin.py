@@ -5,9 +5,9 @@ from __future__ import annotations
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
-from kafkakit.broker import BrokerError, ConnectHints, connect_admin
+from kafkakit.broker import ConnectHints, connect_admin
 from kafkakit.secrets import redact
-from scaler.errors import BrokerUnavailableError, OffsetsError
+from scaler.errors import OffsetsError
 from scaler.kafka.connection import KafkaConnection, admin_config
 
 # Errors after which the same request may well succeed on the next poll.
@@ -33,13 +33,9 @@ _TRIGGER_HINTS = ConnectHints(
 
 
 def connect(connection: KafkaConnection, timeout: float) -> AdminClient:
-    """An AdminClient that has fetched metadata once; BrokerUnavailableError within `timeout`."""
-    try:
-        return connect_admin(
-            connection.profile, timeout, config=admin_config(connection), hints=_TRIGGER_HINTS
-        )
-    except BrokerError as error:
-        raise BrokerUnavailableError(str(error), retriable=not error.fatal) from None
+    """An AdminClient that has fetched metadata once; kafkakit's BrokerError within `timeout`,
+    with hints in the trigger's words."""
+    return connect_admin(connection.profile, timeout, config=admin_config(connection), hints=_TRIGGER_HINTS)
 
 
 def kafka_error_of(error: KafkaException) -> KafkaError:
@@ -52,9 +48,7 @@ def is_retriable(error: KafkaError) -> bool:
     return bool(error.retriable()) or error.code() in _TRANSIENT
 
 
-def offsets_error(
-    context: str, error: KafkaException, error_type: type[OffsetsError] = OffsetsError
-) -> OffsetsError:
-    """`context: <broker's words>` as a typed error; secrets are redacted from the broker text."""
+def offsets_error(context: str, error: KafkaException) -> OffsetsError:
+    """`context: <broker's words>`; secrets are redacted from the broker text."""
     inner = kafka_error_of(error)
-    return error_type(f"{context}: {redact(inner.str())} ({inner.name()})", retriable=is_retriable(inner))
+    return OffsetsError(f"{context}: {redact(inner.str())} ({inner.name()})", retriable=is_retriable(inner))

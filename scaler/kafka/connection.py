@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafkakit.clients import confluent_config
-from kafkakit.errors import ConfigError
+from kafkakit.errors import ConfigError, Problem
 from kafkakit.profiles import ConnectionProfile, build_profile
 from kafkakit.secrets import register_secret
-from scaler.errors import ConnectionSettingsError
 from scaler.keda.trigger import SASL_MODES, KafkaTrigger
 
 _SCRAM_MECHANISM = {"scram_sha256": "SCRAM-SHA-256", "scram_sha512": "SCRAM-SHA-512"}
@@ -46,28 +45,25 @@ class KafkaConnection:
         return self.profile.describe()
 
 
-def connection_from_profile(profile: ConnectionProfile) -> KafkaConnection:
-    return KafkaConnection(profile)
-
-
-def profile_from_trigger(trigger: KafkaTrigger) -> ConnectionProfile:
-    """The kafkakit profile for a trigger (client certificates are in `connection_from_trigger`)."""
-    return connection_from_trigger(trigger).profile
-
-
 def connection_from_trigger(trigger: KafkaTrigger) -> KafkaConnection:
     """Map `sasl`, `tls`, `unsafeSsl`, `username`/`password` and the PEM blobs of a trigger."""
     if trigger.sasl not in SASL_MODES:
         # A comma list passes KEDA's enum check piece by piece but then matches no mode at runtime;
         # guessing one (KEDA would still send the credentials) could pick the wrong mechanism.
-        raise ConnectionSettingsError(
-            f"sasl {trigger.sasl!r} names several modes: KEDA accepts it but matches none of them; "
-            "pick exactly one of none, plaintext, scram_sha256 or scram_sha512"
+        raise ConfigError(
+            Problem(
+                "sasl",
+                f"{trigger.sasl!r} names several modes: KEDA accepts it but matches none of them; "
+                "pick exactly one of none, plaintext, scram_sha256 or scram_sha512",
+            )
         )
     if trigger.sasl in _UNSUPPORTED_SASL:
-        raise ConnectionSettingsError(
-            f"sasl mode {trigger.sasl!r} is not supported by lagscale (KEDA supports it, we do not): "
-            "use sasl none, plaintext, scram_sha256 or scram_sha512"
+        raise ConfigError(
+            Problem(
+                "sasl",
+                f"mode {trigger.sasl!r} is not supported by lagscale (KEDA supports it, we do not): "
+                "use none, plaintext, scram_sha256 or scram_sha512",
+            )
         )
     tls = trigger.tls == "enable"
     kind = _profile_kind(trigger.sasl, tls)
@@ -82,7 +78,7 @@ def connection_from_trigger(trigger: KafkaTrigger) -> KafkaConnection:
             verify_tls=not trigger.unsafe_ssl,
         )
     except ConfigError as error:
-        raise ConnectionSettingsError(f"trigger connection settings: {error}") from None
+        raise ConfigError(error.problems, title="trigger connection settings") from None
     material = _tls_material(trigger) if tls else TlsMaterial()
     return KafkaConnection(profile, material)
 

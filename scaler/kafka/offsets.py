@@ -25,7 +25,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._listoffsets import OffsetSpec
 
-from scaler.errors import GroupOffsetsError, OffsetsError, PartitionOffsetsError, TopicNotFoundError
+from scaler.errors import OffsetsError, topic_not_found
 from scaler.kafka.admin import connect, kafka_error_of, offsets_error
 from scaler.kafka.connection import KafkaConnection, connection_from_trigger
 from scaler.keda.fixes import Fixes
@@ -108,7 +108,7 @@ class KafkaOffsetSource:
             layout = self._describe(sorted({topic for topic, _ in known})) if known else self._all_topics()
             committed_future = _done({key: known.get(key, NO_COMMIT) for key in _keys(layout)})
         latest_futures = self._request_offsets(layout, _keys(layout), _LATEST)
-        committed = self._result(committed_future, GroupOffsetsError)
+        committed = self._result(committed_future)
         latest = self._collect_offsets(latest_futures)
         log_start = self._log_start(layout, committed)
         # Like KEDA, iterate what the log-end answers hold (section 2.2), not the described layout.
@@ -129,7 +129,7 @@ class KafkaOffsetSource:
             except KafkaException as error:
                 if kafka_error_of(error).code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                     group = "" if self.query.topic else self.query.consumer_group
-                    raise TopicNotFoundError(topic, committed_by=group) from None
+                    raise topic_not_found(topic, committed_by=group) from None
                 raise offsets_error(f"error describing topic {topic!r}", error) from None
             layout[topic] = {p.id: (p.leader.id if p.leader else -1) for p in description.partitions}
         return layout
@@ -162,7 +162,7 @@ class KafkaOffsetSource:
         request = ConsumerGroupTopicPartitions(self.query.consumer_group)
         futures = self.admin().list_consumer_group_offsets([request], request_timeout=self.timeout)
         future = _map_future(futures[self.query.consumer_group], _committed_by_partition)
-        committed: dict[tuple[str, int], int] = self._result(future, GroupOffsetsError)
+        committed: dict[tuple[str, int], int] = self._result(future)
         return {key: offset for key, offset in committed.items() if offset != NO_COMMIT}
 
     # -- log offsets ------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ class KafkaOffsetSource:
     def _collect_offsets(self, futures: Mapping[TopicPartition, Future[Any]]) -> dict[tuple[str, int], int]:
         offsets: dict[tuple[str, int], int] = {}
         for partition, future in futures.items():
-            info = self._result(future, PartitionOffsetsError, f"{partition.topic}/{partition.partition}")
+            info = self._result(future, f"{partition.topic}/{partition.partition}")
             offsets[(partition.topic, partition.partition)] = int(info.offset)
         return offsets
 
@@ -200,14 +200,14 @@ class KafkaOffsetSource:
         except OffsetsError:
             return {}  # like the upstream fix: fall back to counting the log-end offset
 
-    def _result(self, future: Future[Any], error_type: type[OffsetsError], what: str = "") -> Any:
+    def _result(self, future: Future[Any], what: str = "") -> Any:
         try:
             return future.result(timeout=self.timeout + 1)
         except KafkaException as error:
             context = f"error reading offsets of {what}" if what else "error listing consumer group offsets"
-            raise offsets_error(context, error, error_type) from None
+            raise offsets_error(context, error) from None
         except TimeoutError:
-            raise error_type(
+            raise OffsetsError(
                 f"no answer within {self.timeout:g}s ({what or 'committed offsets'})", retriable=True
             ) from None
 
@@ -222,7 +222,7 @@ class KafkaOffsetSource:
 def _block(committed: Mapping[tuple[str, int], int], key: tuple[str, int]) -> int:
     if key not in committed:
         topic, partition = key
-        raise PartitionOffsetsError(
+        raise OffsetsError(
             f"error finding offset block for topic {topic} and partition {partition}: "
             "the group coordinator left it out of its answer",
             retriable=True,

@@ -5,20 +5,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kafkakit.errors import ConfigError, Problem
 
-class ScaledObjectError(ValueError):
-    """The ScaledObject or TriggerAuthentication cannot be used; the message says what to fix."""
+
+def field_error(where: str, message: str) -> ConfigError:
+    """The ScaledObject (or TriggerAuthentication) field `where` cannot be used: `message` says why."""
+    return ConfigError(Problem(where, message))
 
 
 def mapping(raw: object, where: str) -> Mapping[str, Any]:
     if not isinstance(raw, Mapping):
-        raise ScaledObjectError(f"{where} must be a mapping, got {type(raw).__name__}")
+        raise field_error(where, f"must be a mapping, got {type(raw).__name__}")
     return raw
 
 
 def text(raw: object, where: str, *, allow_empty: bool = False) -> str:
     if not isinstance(raw, str) or (not allow_empty and not raw.strip()):
-        raise ScaledObjectError(f"{where} must be a non-empty string, got {raw!r}")
+        raise field_error(where, f"must be a non-empty string, got {raw!r}")
     return raw
 
 
@@ -30,7 +33,7 @@ def optional_int(raw: object, where: str) -> int | None:
     if raw is None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, int):
-        raise ScaledObjectError(f"{where} must be an integer, got {raw!r}")
+        raise field_error(where, f"must be an integer, got {raw!r}")
     return raw
 
 
@@ -38,6 +41,6 @@ def integer(mapping: Mapping[str, Any], key: str, default: int | None, prefix: s
     value = optional_int(mapping.get(key), f"{prefix}.{key}")
     if value is None:
         if default is None:
-            raise ScaledObjectError(f"{prefix}.{key} is required")
+            raise field_error(f"{prefix}.{key}", "is required")
         return default
     return value

@@ -6,6 +6,8 @@ import re
 from collections.abc import Mapping, Sequence
 from enum import Enum
 
+from kafkakit.errors import Problem
+
 _JSON_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _GO_DECIMAL = re.compile(r"[+-]?[0-9]+")
 _KAFKA_VERSION_PRE_1 = re.compile(r"0\.([0-9]+)\.([0-9]+)\.([0-9]+)")
@@ -108,7 +110,7 @@ class ParamReader:
         self._by_source = {Source.TM: metadata, Source.AUTH: auth_params}
         self._metadata = metadata
         self._resolved_env = resolved_env
-        self.problems: list[str] = []
+        self.problems: list[Problem] = []
 
     def raw(self, name: str, sources: Sequence[Source]) -> str | None:
         """First trimmed, non-empty value in source order; None means absent everywhere."""
@@ -128,7 +130,8 @@ class ParamReader:
         value = self.raw(name, sources)
         if value is None:
             names = " ".join(source.value for source in sources)
-            self.problems.append(f'missing required parameter "{name}" in [{names}]')
+            keda = f'missing required parameter "{name}" in [{names}]'
+            self.problems.append(Problem(name, "is required", keda))
             return ""
         return value
 
@@ -143,10 +146,11 @@ class ParamReader:
         parsed = go_parse_bool(value)
         if parsed is None:
             # KEDA leaves the field at Go's zero value (false), not at the default.
-            self.problems.append(
+            keda = (
                 f'unable to set param "{name}" value "{value}": unable to parse boolean value '
                 f'"{value}": strconv.ParseBool: parsing "{value}": invalid syntax'
             )
+            self.problems.append(Problem(name, f"must be true or false, got {value!r}", keda))
             return False
         return parsed
 
@@ -156,10 +160,11 @@ class ParamReader:
             return default
         parsed = json_int64(value)
         if parsed is None:
-            self.problems.append(
+            keda = (
                 f'unable to set param "{name}" value "{value}": '
                 "unable to unmarshal to field type int64: not a JSON integer"
             )
+            self.problems.append(Problem(name, f"must be a whole number, got {value!r}", keda))
             return 0
         return parsed
 
@@ -169,7 +174,8 @@ class ParamReader:
         if value is None:
             return default
         if any(piece.strip() not in allowed for piece in value.split(",")):
-            self.problems.append(f'parameter "{name}" value "{value}" must be one of [{" ".join(allowed)}]')
+            keda = f'parameter "{name}" value "{value}" must be one of [{" ".join(allowed)}]'
+            self.problems.append(Problem(name, f"must be one of {', '.join(allowed)}, got {value!r}", keda))
         return value
 
     def string_list(self, name: str, sources: Sequence[Source]) -> tuple[str, ...]:

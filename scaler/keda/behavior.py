@@ -6,14 +6,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kafkakit.errors import ConfigError, Problem
+
 SELECT_POLICIES = ("Max", "Min", "Disabled")
 POLICY_TYPES = ("Pods", "Percent")
 MAX_WINDOW_SECONDS = 3600
 MAX_PERIOD_SECONDS = 1800
 
 
-class BehaviorError(ValueError):
-    """The HPA behavior is invalid; the message says which field to change."""
+def _invalid(where: str, message: str) -> ConfigError:
+    return ConfigError(Problem(where, message))
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ def _rules(raw: object, default: HpaScalingRules, where: str) -> HpaScalingRules
         )
     select = rules.get("selectPolicy", default.select_policy)
     if select not in SELECT_POLICIES:
-        raise BehaviorError(f"{where}.selectPolicy must be one of {', '.join(SELECT_POLICIES)}")
+        raise _invalid(f"{where}.selectPolicy", f"must be one of {', '.join(SELECT_POLICIES)}")
     policies = default.policies
     if rules.get("policies") is not None:
         policies = _policies(rules["policies"], f"{where}.policies")
@@ -89,14 +91,14 @@ def _rules(raw: object, default: HpaScalingRules, where: str) -> HpaScalingRules
 
 def _policies(raw: object, where: str) -> tuple[HpaPolicy, ...]:
     if not isinstance(raw, list) or not raw:
-        raise BehaviorError(f"{where} must be a non-empty list of policies")
+        raise _invalid(where, "must be a non-empty list of policies")
     parsed = []
     for index, item in enumerate(raw):
         policy = _mapping(item, f"{where}[{index}]")
         _reject_unknown(policy, {"type", "value", "periodSeconds"}, f"{where}[{index}]")
         kind = policy.get("type")
         if kind not in POLICY_TYPES:
-            raise BehaviorError(f"{where}[{index}].type must be Pods or Percent")
+            raise _invalid(f"{where}[{index}].type", "must be Pods or Percent")
         value = _int_in_range(policy.get("value"), 1, 2**31 - 1, f"{where}[{index}].value")
         period = _int_in_range(
             policy.get("periodSeconds"), 1, MAX_PERIOD_SECONDS, f"{where}[{index}].periodSeconds"
@@ -113,23 +115,23 @@ def _tolerance(raw: object, where: str) -> float | None:
     except ValueError:
         value = -1.0
     if not 0 <= value < 1:
-        raise BehaviorError(f"{where}.tolerance must be a number in [0, 1), got {raw!r}")
+        raise _invalid(f"{where}.tolerance", f"must be a number in [0, 1), got {raw!r}")
     return value
 
 
 def _int_in_range(raw: object, low: int, high: int, where: str) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
-        raise BehaviorError(f"{where} must be an integer from {low} to {high}, got {raw!r}")
+        raise _invalid(where, f"must be an integer from {low} to {high}, got {raw!r}")
     return raw
 
 
 def _mapping(raw: object, where: str) -> Mapping[str, Any]:
     if not isinstance(raw, Mapping):
-        raise BehaviorError(f"{where} must be a mapping, got {type(raw).__name__}")
+        raise _invalid(where, f"must be a mapping, got {type(raw).__name__}")
     return raw
 
 
 def _reject_unknown(raw: Mapping[str, Any], known: set[str], where: str) -> None:
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise BehaviorError(f"{where} has unknown field(s) {', '.join(unknown)}")
+        raise _invalid(where, f"has unknown field(s) {', '.join(unknown)}")

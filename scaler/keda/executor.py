@@ -7,21 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kafkakit.errors import ConfigError, Problem
 from scaler.keda.pause import NO_PAUSE, Pause
 
 FALLBACK_BEHAVIORS = ("static", "currentReplicas", "currentReplicasIfHigher", "currentReplicasIfLower")
-
-
-class ScaledObjectSpecError(ValueError):
-    """The ScaledObject settings are invalid; `problems` lists what to change."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("invalid ScaledObject: " + "; ".join(problems))
-
-
-class FallbackError(ValueError):
-    """The fallback metric cannot be computed (Value target with no ready pods)."""
 
 
 @dataclass(frozen=True)
@@ -55,48 +44,54 @@ class ScaledObjectSpec:
         return 0
 
     def validate(self) -> ScaledObjectSpec:
-        """Raise ScaledObjectSpecError listing every problem; returns self when valid."""
+        """Raise ConfigError listing every problem (fields named as in the ScaledObject's spec);
+        returns self when valid."""
         problems = [
-            f"{name} must be at least {low}, got {value}"
+            Problem(name, f"must be at least {low}, got {value}")
             for name, value, low in (
                 ("pollingInterval", self.polling_interval, 1),
                 ("cooldownPeriod", self.cooldown_period, 0),
                 ("initialCooldownPeriod", self.initial_cooldown_period, 0),
                 ("minReplicaCount", self.min_replica_count, 0),
                 ("maxReplicaCount", self.max_replica_count, 1),
+                ("idleReplicaCount", self.idle_replica_count or 0, 0),
             )
             if value < low
         ]
-        if self.min_replica_count > self.max_replica_count:
+        low, high = self.min_replica_count, self.max_replica_count
+        if low > high:
+            keda = f"MinReplicaCount={low} must be less than MaxReplicaCount={high}"
             problems.append(
-                f"MinReplicaCount={self.min_replica_count} must be less than "
-                f"MaxReplicaCount={self.max_replica_count}"
+                Problem(
+                    "minReplicaCount",
+                    f"({low}) must not exceed {{maxReplicaCount}} ({high})",
+                    keda,
+                    ("maxReplicaCount",),
+                )
             )
-        floor = self.idle_floor
-        if self.idle_replica_count is not None and self.idle_replica_count >= floor:
-            advice = "" if floor else ": set minReplicaCount"
-            idle = self.idle_replica_count
-            problems.append(f"IdleReplicaCount={idle} must be less than MinReplicaCount={floor}{advice}")
-        if self.idle_replica_count is not None and self.idle_replica_count < 0:
-            problems.append(f"idleReplicaCount must be at least 0, got {self.idle_replica_count}")
+        floor, idle = self.idle_floor, self.idle_replica_count
+        if idle is not None and idle >= floor:
+            keda = f"IdleReplicaCount={idle} must be less than MinReplicaCount={floor}"
+            advice = "raise {minReplicaCount}" if floor else "set {minReplicaCount} (idle needs one)"
+            message = f"({idle}) must be less than {{minReplicaCount}} ({floor}): {advice}, or leave it unset"
+            problems.append(Problem("idleReplicaCount", message, keda, ("minReplicaCount",)))
         problems.extend(_fallback_problems(self.fallback))
         if problems:
-            raise ScaledObjectSpecError(problems)
+            raise ConfigError(problems, title="invalid ScaledObject")
         return self
 
 
-def _fallback_problems(fallback: Fallback | None) -> list[str]:
+def _fallback_problems(fallback: Fallback | None) -> list[Problem]:
     if fallback is None:
         return []
-    problems = []
-    if fallback.failure_threshold < 0:
-        problems.append(f"fallback.failureThreshold must be >= 0, got {fallback.failure_threshold}")
-    if fallback.replicas < 0:
-        problems.append(f"fallback.replicas must be >= 0, got {fallback.replicas}")
+    problems = [
+        Problem(f"fallback.{name}", f"must be at least 0, got {value}")
+        for name, value in (("failureThreshold", fallback.failure_threshold), ("replicas", fallback.replicas))
+        if value < 0
+    ]
     if fallback.behavior not in FALLBACK_BEHAVIORS:
-        problems.append(
-            f"fallback.behavior must be one of {', '.join(FALLBACK_BEHAVIORS)}, got {fallback.behavior!r}"
-        )
+        choices = ", ".join(FALLBACK_BEHAVIORS)
+        problems.append(Problem("fallback.behavior", f"must be one of {choices}, got {fallback.behavior!r}"))
     return problems
 
 
@@ -230,5 +225,6 @@ class FallbackTracker:
             return value
         pods = current_replicas if ready_pods is None else ready_pods
         if pods == 0:
-            raise FallbackError("fallback with a Value target needs at least one ready pod")
+            message = "with a Value target needs at least one ready pod"
+            raise ConfigError(Problem("fallback", message))
         return value / pods

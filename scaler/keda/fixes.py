@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-
-class FixesError(ValueError):
-    """A fix name that does not exist was asked for."""
+from kafkakit.errors import ConfigError, Problem
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,8 @@ def parse_fixes(text: str) -> Fixes:
         names.update(FIX_NAMES)
     unknown = sorted(names - set(FIX_NAMES))
     if unknown:
-        raise FixesError(
-            f"unknown fix {', '.join(repr(n) for n in unknown)}: choose from {', '.join(FIX_NAMES)} or 'all'"
+        named = ", ".join(repr(name) for name in unknown)
+        raise ConfigError(
+            Problem("fixes", f"unknown fix {named}: choose from {', '.join(FIX_NAMES)} or 'all'")
         )
     return Fixes(**dict.fromkeys(names, True))

@@ -9,7 +9,6 @@ import math
 from dataclasses import dataclass
 
 from scaler.keda.behavior import (
-    BehaviorError,
     HpaBehavior,
     HpaPolicy,
     HpaScalingRules,
@@ -18,9 +17,9 @@ from scaler.keda.behavior import (
 from scaler.keda.fixes import KEDA_EXACT, Fixes
 
 __all__ = [
-    "BehaviorError",
     "Hpa",
     "HpaBehavior",
+    "HpaController",
     "HpaDecision",
     "HpaPolicy",
     "HpaScalingRules",
@@ -29,6 +28,19 @@ __all__ = [
 ]
 
 TARGET_TYPES = ("AverageValue", "Value")
+
+
+@dataclass(frozen=True)
+class HpaController:
+    """kube-controller-manager's HPA settings (the same for every HPA of a cluster), with their
+    defaults: tolerance, the downscale stabilisation window, and the sync period."""
+
+    tolerance: float = 0.1
+    downscale_stabilization_seconds: int = 300
+    sync_period_seconds: int = 15
+
+
+DEFAULT_CONTROLLER = HpaController()
 
 
 @dataclass(frozen=True)

@@ -81,8 +81,6 @@ class LagCalculator:
     long as the KEDA scaler instance does; `reset()` is a scaler rebuild."""
 
     def __init__(self, trigger: KafkaTrigger, fixes: Fixes = KEDA_EXACT) -> None:
-        if trigger.lag_threshold <= 0:  # parse_trigger never allows it; direct construction might
-            raise ValueError(f"lag_threshold must be positive, got {trigger.lag_threshold}")
         self.trigger = trigger
         self.fixes = fixes
         self._previous_committed: dict[tuple[str, int], int] = {}

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kafkakit.errors import ConfigError, Problem
 from scaler.keda._params import go_parse_bool, go_parse_int32
 from scaler.keda.behavior import HpaBehavior
 
@@ -40,7 +41,7 @@ NO_PAUSE = Pause()
 
 
 def parse_pause(annotations: Mapping[str, Any]) -> Pause:
-    """The pause state of metadata.annotations; ValueError says which annotation is wrong."""
+    """The pause state of metadata.annotations; ConfigError names the annotation that is wrong."""
     paused = False
     if PAUSED in annotations:
         # KEDA: a value that is not a Go boolean still pauses ("the user wants to pause").
@@ -50,7 +51,8 @@ def parse_pause(annotations: Mapping[str, Any]) -> Pause:
         text = str(annotations[PAUSED_REPLICAS]).strip()
         replicas = go_parse_int32(text)
         if replicas is None or replicas < 0:
-            raise ValueError(f'{PAUSED_REPLICAS} must be a replica count such as "0", got {text!r}')
+            where = f"metadata.annotations.{PAUSED_REPLICAS}"
+            raise ConfigError(Problem(where, f'must be a replica count such as "0", got {text!r}'))
     return Pause(
         paused=paused,
         replicas=replicas,

@@ -1,5 +1,6 @@
 """A KEDA ScaledObject (keda.sh/v1alpha1, already loaded from YAML) -> our dataclasses, with
-KEDA's defaults and its HPA construction rules (`hpa_spec_for`)."""
+KEDA's defaults, and KEDA's rule for the HPA it builds from the ScaledObject and its parsed kafka
+trigger (`hpa_spec_for`). Trigger metadata stays raw text here: scaler.keda.trigger parses it, once."""
 
 from __future__ import annotations
 
@@ -8,21 +9,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from scaler.keda._fields import ScaledObjectError, integer, mapping, optional_int, optional_text, text
+from kafkakit.errors import ConfigError
+from scaler.keda._fields import field_error, integer, mapping, optional_int, optional_text, text
 from scaler.keda.behavior import HpaBehavior, parse_behavior
 from scaler.keda.executor import Fallback, ScaledObjectSpec
-from scaler.keda.hpa import HpaSpec
-from scaler.keda.pause import Pause, disable_paused_directions, parse_pause
-from scaler.keda.trigger import lag_threshold_of
+from scaler.keda.hpa import DEFAULT_CONTROLLER, HpaController, HpaSpec
+from scaler.keda.pause import NO_PAUSE, Pause, disable_paused_directions, parse_pause
+from scaler.keda.trigger import KafkaTrigger
 from scaler.keda.trigger_auth import AUTH_KINDS
 
-__all__ = [
-    "ScaledObjectDefinition",
-    "ScaledObjectError",
-    "TriggerDefinition",
-    "hpa_spec_for",
-    "parse_scaled_object",
-]
+__all__ = ["ScaledObjectDefinition", "TriggerDefinition", "hpa_spec_for", "parse_scaled_object"]
 
 API_GROUP = "keda.sh/"
 
@@ -42,15 +38,16 @@ class TriggerDefinition:
 
 @dataclass(frozen=True)
 class ScaledObjectDefinition:
-    """A parsed ScaledObject: executor settings, the HPA KEDA would build, and the triggers."""
+    """A parsed ScaledObject: executor settings, HPA behavior, pause state and the raw triggers."""
 
     name: str
     namespace: str
     target_kind: str
     target_name: str
     spec: ScaledObjectSpec
-    hpa: HpaSpec
     triggers: list[TriggerDefinition]
+    behavior: HpaBehavior | None = None
+    """spec.advanced.horizontalPodAutoscalerConfig.behavior, as written (pause not applied)."""
     hpa_name: str = ""
     pause: Pause = field(default_factory=Pause)
     env_source_container_name: str | None = None
@@ -63,20 +60,17 @@ class ScaledObjectDefinition:
 
 
 def parse_scaled_object(document: Mapping[str, Any]) -> ScaledObjectDefinition:
-    """Parse one ScaledObject; raises ScaledObjectError (or TriggerError) saying what to change."""
+    """Parse one ScaledObject; raises ConfigError naming the fields to change."""
     _check_kind(document)
     metadata = mapping(document.get("metadata"), "metadata")
     name = text(metadata.get("name"), "metadata.name")
     spec = mapping(document.get("spec"), "spec")
     target = mapping(spec.get("scaleTargetRef"), "spec.scaleTargetRef")
     if "deploymentName" in target:
-        raise ScaledObjectError(
-            "spec.scaleTargetRef.deploymentName is KEDA 1.x: use spec.scaleTargetRef.name"
-        )
+        raise field_error("spec.scaleTargetRef.deploymentName", "is KEDA 1.x: use spec.scaleTargetRef.name")
     triggers = _triggers(spec.get("triggers"))
-    kafka = [t for t in triggers if t.type == "kafka"]
-    if not kafka:
-        raise ScaledObjectError("spec.triggers has no trigger of type kafka: add one")
+    if not any(t.type == "kafka" for t in triggers):
+        raise field_error("spec.triggers", "has no trigger of type kafka: add one")
     executor_spec = _executor_spec(spec)
     pause = _pause(metadata)
     advanced = mapping(spec.get("advanced", {}), "spec.advanced")
@@ -90,13 +84,8 @@ def parse_scaled_object(document: Mapping[str, Any]) -> ScaledObjectDefinition:
         target_kind=text(target.get("kind", "Deployment"), "spec.scaleTargetRef.kind"),
         target_name=text(target.get("name"), "spec.scaleTargetRef.name"),
         spec=executor_spec,
-        hpa=hpa_spec_for(
-            executor_spec,
-            kafka[0].metric_type,
-            lag_threshold_of(kafka[0].metadata),
-            disable_paused_directions(_behavior(hpa_config), pause),
-        ),
         triggers=triggers,
+        behavior=_behavior(hpa_config),
         hpa_name=text(hpa_config.get("name", f"keda-hpa-{name}"), "hpa name"),
         pause=pause,
         env_source_container_name=optional_text(
@@ -107,16 +96,25 @@ def parse_scaled_object(document: Mapping[str, Any]) -> ScaledObjectDefinition:
 
 
 def hpa_spec_for(
-    spec: ScaledObjectSpec, metric_type: str, lag_threshold: float, behavior: HpaBehavior | None = None
+    spec: ScaledObjectSpec,
+    trigger: KafkaTrigger,
+    behavior: HpaBehavior | None = None,
+    *,
+    pause: Pause = NO_PAUSE,
+    controller: HpaController = DEFAULT_CONTROLLER,
 ) -> HpaSpec:
     """The HPA KEDA builds (semantics section 3.3): minReplicas = minReplicaCount if > 0 else 1,
-    maxReplicas = maxReplicaCount, and the kafka trigger's lagThreshold as the target."""
+    maxReplicas = maxReplicaCount, the parsed trigger's metricType and lagThreshold as the target,
+    the ScaledObject's behavior with the directions a paused-scale-in/-out annotation disables."""
     return HpaSpec(
         min_replicas=spec.min_replica_count if spec.min_replica_count > 0 else 1,
         max_replicas=spec.max_replica_count,
-        target_type=metric_type,
-        target_value=lag_threshold,
-        behavior=behavior,
+        target_type=trigger.metric_type,
+        target_value=trigger.lag_threshold,
+        behavior=disable_paused_directions(behavior, pause),
+        tolerance=controller.tolerance,
+        downscale_stabilization_seconds=controller.downscale_stabilization_seconds,
+        sync_period_seconds=controller.sync_period_seconds,
     )
 
 
@@ -124,9 +122,9 @@ def _check_kind(document: Mapping[str, Any]) -> None:
     api_version = str(document.get("apiVersion", ""))
     kind = document.get("kind")
     if kind != "ScaledObject":
-        raise ScaledObjectError(f"kind must be ScaledObject, got {kind!r}")
+        raise field_error("kind", f"must be ScaledObject, got {kind!r}")
     if not api_version.startswith(API_GROUP):
-        raise ScaledObjectError(f"apiVersion {api_version!r} is not KEDA 2.x: use keda.sh/v1alpha1")
+        raise field_error("apiVersion", f"{api_version!r} is not KEDA 2.x: use keda.sh/v1alpha1")
 
 
 def _executor_spec(spec: Mapping[str, Any]) -> ScaledObjectSpec:
@@ -145,8 +143,8 @@ def _executor_spec(spec: Mapping[str, Any]) -> ScaledObjectSpec:
     )
     try:
         return executor_spec.validate()
-    except ValueError as error:
-        raise ScaledObjectError(str(error)) from None
+    except ConfigError as error:
+        raise error.renamed(lambda name: f"spec.{name}") from None
 
 
 def _fallback(raw: object) -> Fallback | None:
@@ -162,10 +160,7 @@ def _fallback(raw: object) -> Fallback | None:
 
 def _pause(metadata: Mapping[str, Any]) -> Pause:
     annotations = mapping(metadata.get("annotations", {}), "metadata.annotations")
-    try:
-        return parse_pause(annotations)
-    except ValueError as error:
-        raise ScaledObjectError(f"metadata.annotations: {error}") from None
+    return parse_pause(annotations)
 
 
 def _behavior(hpa_config: Mapping[str, Any]) -> HpaBehavior | None:
@@ -173,8 +168,8 @@ def _behavior(hpa_config: Mapping[str, Any]) -> HpaBehavior | None:
         return None
     try:
         return parse_behavior(hpa_config["behavior"])
-    except ValueError as error:
-        raise ScaledObjectError(f"spec.advanced.horizontalPodAutoscalerConfig.{error}") from None
+    except ConfigError as error:
+        raise error.renamed(lambda name: f"spec.advanced.horizontalPodAutoscalerConfig.{name}") from None
 
 
 def _timestamp(raw: object, where: str) -> datetime | None:
@@ -188,13 +183,13 @@ def _timestamp(raw: object, where: str) -> datetime | None:
         except ValueError:
             parsed = None
     if parsed is None or parsed.tzinfo is None:
-        raise ScaledObjectError(f"{where} must be an RFC3339 time such as 2024-05-01T12:00:00Z, got {raw!r}")
+        raise field_error(where, f"must be an RFC3339 time such as 2024-05-01T12:00:00Z, got {raw!r}")
     return parsed.astimezone(UTC)
 
 
 def _triggers(raw: object) -> list[TriggerDefinition]:
     if not isinstance(raw, list) or not raw:
-        raise ScaledObjectError("spec.triggers must be a non-empty list")
+        raise field_error("spec.triggers", "must be a non-empty list")
     return [_trigger(item, f"spec.triggers[{index}]") for index, item in enumerate(raw)]
 
 
@@ -203,8 +198,8 @@ def _trigger(raw: object, where: str) -> TriggerDefinition:
     metadata = mapping(trigger.get("metadata", {}), f"{where}.metadata")
     for key, value in metadata.items():
         if not isinstance(value, str):
-            raise ScaledObjectError(
-                f'{where}.metadata.{key} must be a string: quote it (e.g. {key}: "{value}")'
+            raise field_error(
+                f"{where}.metadata.{key}", f'must be a string: quote it (e.g. {key}: "{value}")'
             )
     auth_ref = mapping(trigger.get("authenticationRef", {}), f"{where}.authenticationRef")
     auth_name = optional_text(auth_ref.get("name"), f"{where}.authenticationRef.name")
@@ -212,10 +207,10 @@ def _trigger(raw: object, where: str) -> TriggerDefinition:
     if auth_name is not None:
         auth_kind = text(auth_ref.get("kind", AUTH_KINDS[0]), f"{where}.authenticationRef.kind")
         if auth_kind not in AUTH_KINDS:
-            raise ScaledObjectError(f"{where}.authenticationRef.kind must be one of {AUTH_KINDS}")
+            raise field_error(f"{where}.authenticationRef.kind", f"must be one of {', '.join(AUTH_KINDS)}")
     use_cached = trigger.get("useCachedMetrics", False)
     if not isinstance(use_cached, bool):
-        raise ScaledObjectError(f"{where}.useCachedMetrics must be true or false")
+        raise field_error(f"{where}.useCachedMetrics", "must be true or false")
     return TriggerDefinition(
         type=text(trigger.get("type"), f"{where}.type"),
         metadata=dict(metadata),

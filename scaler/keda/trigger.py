@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from kafkakit.errors import ConfigError, Problem
 from scaler.keda._params import (
     AUTH,
     BEARER_PROVIDER,
@@ -18,17 +19,11 @@ from scaler.keda._params import (
     parse_kafka_version,
     parse_partition_limitation,
 )
-from scaler.keda._validate import (
-    DeferredText,
-    FirstFailureError,
-    aws_credentials_problem,
-    validate,
-)
+from scaler.keda._validate import DeferredText, aws_credentials_problem, validate
 
 __all__ = [
     "KafkaTrigger",
     "TriggerError",
-    "lag_threshold_of",
     "parse_kafka_version",
     "parse_partition_limitation",
     "parse_trigger",
@@ -42,12 +37,16 @@ _SECRET_FIELDS = frozenset({"password", "key", "key_password", "keytab", "oauth_
 _METRIC_NAME_UNSAFE = re.compile(r"[/.:%()]")
 
 
-class TriggerError(ValueError):
-    """The trigger metadata is invalid; `problems` lists each problem in KEDA's order and words."""
+class TriggerError(ConfigError):
+    """The trigger metadata is invalid: every problem in KEDA's order, each naming its parameter.
+    `str()` is KEDA's own message (what its scaler would log); `problems` hold our words too."""
 
-    def __init__(self, problems: list[str], prefix: str = "error parsing kafka metadata: ") -> None:
-        self.problems = problems
-        super().__init__(prefix + "\n".join(problems))
+    def __init__(self, problems: list[Problem], prefix: str = "error parsing kafka metadata: ") -> None:
+        super().__init__(problems, title="invalid kafka trigger")
+        self.keda_message = prefix + "\n".join(self.keda_problems)
+
+    def __str__(self) -> str:
+        return self.keda_message
 
 
 @dataclass(frozen=True, repr=False)
@@ -114,30 +113,20 @@ class KafkaTrigger:
         return f"KafkaTrigger({', '.join(parts)})"
 
 
-def lag_threshold_of(metadata: Mapping[str, str]) -> int:
-    """Just the lagThreshold (the HPA target) of a trigger, with KEDA's default and checks."""
-    reader = ParamReader(metadata, {}, {})
-    threshold = reader.integer("lagThreshold", TM, 10)
-    if not reader.problems and threshold <= 0:
-        reader.problems.append('"lagThreshold" must be positive number')
-    if reader.problems:
-        raise TriggerError(reader.problems)
-    return threshold
-
-
 def _check_metric_type(metric_type: str) -> str:
     if metric_type in ("", "AverageValue"):
         return "AverageValue"
     if metric_type == "Value":
         return metric_type
     if metric_type == "Utilization":
-        message = (
+        keda = (
             "'Utilization' metric type is unsupported for external metrics, "
             "allowed values are 'Value' or 'AverageValue'"
         )
     else:
-        message = f"metricType {metric_type!r} is not one of 'AverageValue' or 'Value'"
-    raise TriggerError([message], prefix="error getting scaler metric type: ")
+        keda = f"metricType {metric_type!r} is not one of 'AverageValue' or 'Value'"
+    problem = Problem("metricType", f"must be AverageValue or Value, got {metric_type!r}", keda)
+    raise TriggerError([problem], prefix="error getting scaler metric type: ")
 
 
 def _read_fields(reader: ParamReader) -> tuple[KafkaTrigger, DeferredText]:
@@ -206,13 +195,17 @@ def parse_trigger(
     problems = reader.problems
     try:  # cross-field checks run even after field errors, and stop at their first failure
         trigger = validate(trigger, deferred)
-    except FirstFailureError as failure:
-        problems.append(str(failure))
+    except ConfigError as failure:
+        problems.extend(failure.problems)
     if problems:
         raise TriggerError(problems)
     if parse_kafka_version(trigger.version) is None:
-        raise TriggerError([f"error parsing kafka version: invalid version `{trigger.version}`"])
+        keda = f"error parsing kafka version: invalid version `{trigger.version}`"
+        got = f"must be a Kafka version such as 2.8.0, got {trigger.version!r}"
+        raise TriggerError([Problem("version", got, keda)])
     aws_problem = aws_credentials_problem(trigger, metadata, auth, env, aws_pod_identity=aws_pod_identity)
     if aws_problem:
-        raise TriggerError([f"error getting AWS authorization: {aws_problem}"])
+        missing = aws_problem.split()[0]  # "awsAccessKeyID not found"
+        keda = f"error getting AWS authorization: {aws_problem}"
+        raise TriggerError([Problem(missing, "is required for AWS MSK authentication", keda)])
     return dataclasses.replace(trigger, metric_type=checked_metric_type, trigger_index=trigger_index)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from scaler.keda._fields import ScaledObjectError, mapping, text
+from scaler.keda._fields import field_error, mapping, text
 
 AUTH_KINDS = ("TriggerAuthentication", "ClusterTriggerAuthentication")
 _OFFLINE_UNSUPPORTED = (
@@ -40,15 +40,15 @@ def resolve_auth_params(
     spec = _auth_spec(trigger_auth_spec)
     for source in _OFFLINE_UNSUPPORTED:
         if spec.get(source):
-            raise ScaledObjectError(
-                f"TriggerAuthentication source {source} needs a live cluster: "
-                "use secretTargetRef, configMapTargetRef or env"
+            raise field_error(
+                f"TriggerAuthentication spec.{source}",
+                "needs a live cluster: use secretTargetRef, configMapTargetRef or env",
             )
     params: dict[str, str] = {}
     for ref in _refs(spec, "env"):
         variable = text(ref.get("name"), "env[].name")
         if variable not in env:
-            raise ScaledObjectError(f"env var {variable} (for {ref['parameter']}) is not set")
+            raise field_error(f"env var {variable}", f"is not set (TriggerAuthentication {ref['parameter']})")
         params[ref["parameter"]] = env[variable]
     for ref in _refs(spec, "configMapTargetRef"):
         params[ref["parameter"]] = _lookup(config_maps or {}, ref, "ConfigMap")
@@ -66,7 +66,7 @@ def _auth_spec(document: Mapping[str, Any]) -> Mapping[str, Any]:
 def _refs(spec: Mapping[str, Any], field: str) -> list[Mapping[str, Any]]:
     raw = spec.get(field) or []
     if not isinstance(raw, list):
-        raise ScaledObjectError(f"TriggerAuthentication {field} must be a list")
+        raise field_error(f"TriggerAuthentication spec.{field}", "must be a list")
     refs = [mapping(item, f"{field}[]") for item in raw]
     for ref in refs:
         text(ref.get("parameter"), f"{field}[].parameter")
@@ -77,5 +77,5 @@ def _lookup(store: Mapping[str, Mapping[str, str]], ref: Mapping[str, Any], what
     name = text(ref.get("name"), f"{what} name")
     key = text(ref.get("key"), f"{what} key")
     if name not in store or key not in store[name]:
-        raise ScaledObjectError(f"{what} {name} has no key {key} (needed for {ref['parameter']})")
+        raise field_error(f"{what} {name}", f"has no key {key} (needed for {ref['parameter']})")
     return store[name][key]

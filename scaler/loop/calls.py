@@ -1,8 +1,10 @@
 """One call of the KEDA scaler, as the loop makes it on both of its paths (poll and HPA sync).
 
 On failure KEDA rebuilds the scaler (new client, new persistent-lag history) and retries once
-within the same call (semantics section 3.6). Every round's outcome also moves the consecutive
-failure count that fallback reads (KEDA's status.health).
+within the same call (semantics section 3.6). A client that cannot connect is a rebuild that
+failed: KEDA returns that error without a second call, and so does this, so one evaluation waits
+for the broker at most once. Every round's outcome also moves the consecutive failure count that
+fallback reads (KEDA's status.health).
 """
 
 from __future__ import annotations
@@ -10,14 +12,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from kafkakit.errors import BrokerError
 from kafkakit.logs import log_event
-from scaler.errors import ScalerError
+from scaler.errors import OffsetsError
 from scaler.keda.executor import Fallback, FallbackTracker
 from scaler.keda.lag import LagCalculator, LagReport
 from scaler.loop.clock import Clock
 from scaler.loop.offsets import OffsetSource
 
-_log = logging.getLogger("scaler.loop.scaling_loop")  # these events belong to the loop's log stream
+_log = logging.getLogger("scaler.loop")  # these events belong to the loop's log stream
 
 
 @dataclass(frozen=True)
@@ -48,14 +51,16 @@ class ScalerCalls:
     def evaluate(self) -> Evaluation:
         """One round: a call, and after a failure a rebuild and one retry."""
         started = self.clock.now()
-        error: ScalerError | None = None
+        error: BrokerError | None = None
         for _attempt in range(2):
             try:
                 report = self.calculator.evaluate(self.source.fetch())
-            except ScalerError as failure:  # offsets unreadable, or settings the client rejects
+            except BrokerError as failure:  # no connection, or offsets a connected client could not read
                 error = failure
                 self.calculator.reset()
                 self.source.reset()  # a new client too: KEDA rebuilds the whole scaler
+                if not isinstance(failure, OffsetsError):
+                    break  # the connect was the rebuild, and it failed
                 continue
             self._record_success()
             return Evaluation(report, None, self.clock.now() - started)
@@ -69,14 +74,14 @@ class ScalerCalls:
         if self.fallback is not None:
             self.fallback.record_success()
 
-    def _record_failure(self, error: ScalerError | None) -> None:
+    def _record_failure(self, error: BrokerError | None) -> None:
         self.failures += 1
         log_event(
             _log,
             "evaluation_failed",
             logging.WARNING,
             consecutive_failures=self.failures,
-            retriable=getattr(error, "retriable", True),
+            retriable=error.retriable if error is not None else True,
             error=str(error),
         )
         if self.fallback is not None:

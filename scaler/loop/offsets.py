@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from scaler.errors import BrokerUnavailableError
+from kafkakit.errors import BrokerError
+from scaler.errors import OffsetsError
 from scaler.keda.lag import PartitionOffsets
 
 
@@ -22,13 +23,16 @@ class OffsetSource(Protocol):
 
 
 class FakeOffsetSource:
-    """Offsets set directly: `lag[p]` messages behind on partition p; failures on demand."""
+    """Offsets set directly: `lag[p]` messages behind on partition p; failures on demand: the next
+    `failures_left` fetches raise `failure` (by default a request a connected client could not
+    complete; a kafkakit BrokerError stands for a client that could not connect)."""
 
     def __init__(self, partitions: int, topic: str = "orders", committed: int = 100) -> None:
         self.topic = topic
         self.lag = dict.fromkeys(range(partitions), 0)
         self.committed = dict.fromkeys(range(partitions), committed)
         self.failures_left = 0
+        self.failure: BrokerError = OffsetsError("fake:9092 did not answer within 10s", retriable=True)
         self.calls = 0
         self.resets = 0
 
@@ -42,7 +46,7 @@ class FakeOffsetSource:
         self.calls += 1
         if self.failures_left:
             self.failures_left -= 1
-            raise BrokerUnavailableError("cannot reach Kafka at fake:9092", retriable=True)
+            raise self.failure
         return [
             PartitionOffsets(self.topic, p, self.committed[p], self.committed[p] + self.lag[p])
             for p in sorted(self.lag)

@@ -24,13 +24,12 @@ from collections.abc import Callable
 
 from kafkakit.logs import log_event
 from scaler.errors import TargetError
-from scaler.keda.executor import Executor, ExecutorDecision, ScaledObjectSpec
-from scaler.keda.fixes import Fixes
-from scaler.keda.hpa import Hpa, HpaSpec
+from scaler.keda.executor import Executor, ExecutorDecision
+from scaler.keda.hpa import Hpa
 from scaler.keda.lag import LagCalculator, LagReport
-from scaler.keda.pause import NO_PAUSE, Pause
 from scaler.loop.calls import Evaluation, ScalerCalls
 from scaler.loop.clock import Clock, SystemClock
+from scaler.loop.config import ScalingConfig
 from scaler.loop.decision import MODES, Decision, Mode, PartitionLagSample, Path
 from scaler.loop.direct import DirectSizing
 from scaler.loop.offsets import OffsetSource
@@ -39,7 +38,7 @@ from scaler.loop.replicas import ReplicaTarget
 # Decision and friends live in scaler.loop.decision; re-exported because callers know them from here.
 __all__ = ["MODES", "Decision", "Mode", "PartitionLagSample", "Path", "ScalingLoop"]
 
-_log = logging.getLogger("scaler.loop.scaling_loop")
+_log = logging.getLogger("scaler.loop")
 
 
 class ScalingLoop:
@@ -47,39 +46,36 @@ class ScalingLoop:
 
     def __init__(
         self,
+        config: ScalingConfig,
         source: OffsetSource,
-        calculator: LagCalculator,
         target: ReplicaTarget,
-        spec: ScaledObjectSpec,
-        hpa_spec: HpaSpec,
         *,
-        mode: Mode = "keda",
         clock: Clock | None = None,
-        fixes: Fixes | None = None,
         on_decision: Callable[[Decision], None] | None = None,
-        use_cached_metrics: bool = False,
-        pause: Pause = NO_PAUSE,
         created_ago: float | None = None,
     ) -> None:
-        """`created_ago`: seconds from the ScaledObject's creationTimestamp to now, when known."""
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        """The one way a loop is built, for `scale`, `demo` and `simulate` alike. `created_ago`:
+        seconds from the ScaledObject's creationTimestamp to now, when known."""
+        if config.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {config.mode!r}")
+        self.config = config
         self.target = target
-        self.spec = spec
-        self.hpa_spec = hpa_spec
-        self.mode: Mode = mode
+        self.spec = config.spec
+        self.hpa_spec = config.hpa
+        self.mode: Mode = config.mode
         self.clock: Clock = clock or SystemClock()
         self.on_decision = on_decision
-        self.use_cached_metrics = use_cached_metrics
+        self.use_cached_metrics = config.use_cached_metrics
         started = self.clock.now()
         # Without a creationTimestamp the object was created just before the first poll, so with
         # initialCooldownPeriod 0 (the default) that poll may already scale in, as in KEDA.
         created_at = math.nextafter(started, -math.inf) if created_ago is None else started - created_ago
-        self.executor = Executor(spec, created_at=created_at, pause=pause)
-        self.hpa = Hpa(hpa_spec, fixes or Fixes())
-        self.calls = ScalerCalls(source, calculator, self.clock, spec.fallback)
-        self.threshold = hpa_spec.target_value  # KEDA's HPA target is the trigger's lagThreshold
-        self.direct = DirectSizing(spec, self.threshold, pause)
+        self.executor = Executor(config.spec, created_at=created_at, pause=config.pause)
+        self.hpa = Hpa(self.hpa_spec, config.fixes)
+        calculator = LagCalculator(config.trigger, config.fixes)
+        self.calls = ScalerCalls(source, calculator, self.clock, config.spec.fallback)
+        self.threshold = config.trigger.lag_threshold  # also the HPA's target
+        self.direct = DirectSizing(config.spec, self.threshold, config.pause)
         self._next_poll = started
         self._next_hpa_sync = started
         self._last_poll_report: LagReport | None = None

@@ -8,11 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
-import click
-
 from kafkakit import envvars
+from kafkakit.errors import ConfigError, Problem
 from kafkakit.profiles import ConnectionProfile
-from scaler.errors import TargetError
 from scaler.keda.trigger import KafkaTrigger
 from scaler.loop.replicas import DryRunTarget, ReplicaTarget
 from scaler.targets.leader_gate import LeaderGatedTarget
@@ -49,7 +47,7 @@ class BuiltTarget:
 
 
 def build_target(options: TargetOptions) -> BuiltTarget:
-    """The target for `options.kind`; bad settings -> click.UsageError saying what to change."""
+    """The target for `options.kind`; bad settings -> ConfigError naming the flag to change."""
     if options.kind == "dry-run":
         return BuiltTarget(DryRunTarget(options.current_replicas))
     if options.kind == "processes":
@@ -57,7 +55,7 @@ def build_target(options: TargetOptions) -> BuiltTarget:
         return BuiltTarget(processes, processes.close)
     if options.kind == "kubernetes":
         return _kubernetes(options)
-    raise click.UsageError(f"--target must be one of {', '.join(TARGET_KINDS)}")
+    raise ConfigError(Problem("--target", f"must be one of {', '.join(TARGET_KINDS)}"))
 
 
 def consumer_processes(options: TargetOptions) -> ProcessTarget:
@@ -65,7 +63,9 @@ def consumer_processes(options: TargetOptions) -> ProcessTarget:
     environment, never in argv (which any local user can read)."""
     trigger, profile = options.trigger, options.profile
     if not trigger.topic:
-        raise click.UsageError("--target processes needs a topic: set `topic` in the trigger or --topic")
+        raise ConfigError(
+            Problem("--topic", "is required with --target processes (or `topic` in the trigger)")
+        )
     args = ["--topic", trigger.topic, "--group", trigger.consumer_group, "--bootstrap", profile.bootstrap]
     args += ["--profile", profile.kind, "--scram-mechanism", profile.scram_mechanism]
     args += ["--tls"] if profile.tls else []
@@ -92,20 +92,19 @@ def _consumer_env(profile: ConnectionProfile) -> dict[str, str]:
 
 def _kubernetes(options: TargetOptions) -> BuiltTarget:
     if not options.workload_name:
-        raise click.UsageError("--target kubernetes needs --name (or scaleTargetRef.name in --config)")
+        message = "is required with --target kubernetes (or scaleTargetRef.name in --config)"
+        raise ConfigError(Problem("--name", message))
     if options.workload_kind not in ("Deployment", "StatefulSet"):
-        raise click.UsageError(f"--kind must be Deployment or StatefulSet, got {options.workload_kind!r}")
+        message = f"must be Deployment or StatefulSet, got {options.workload_kind!r}"
+        raise ConfigError(Problem("--kind", message))
     # Lazy: the Kubernetes client is slow to import and only this target needs it.
     from scaler.targets.kubernetes import KubernetesTarget, api_client_from_kubeconfig  # noqa: PLC0415
     from scaler.targets.leader import LeaderElector  # noqa: PLC0415
 
     kind = cast(Literal["Deployment", "StatefulSet"], options.workload_kind)
-    try:
-        api = api_client_from_kubeconfig(options.kubeconfig)
-        target = KubernetesTarget(kind, options.workload_name, options.namespace, api)
-        target.check_not_owned()
-    except TargetError as error:
-        raise click.ClickException(str(error)) from None
+    api = api_client_from_kubeconfig(options.kubeconfig)
+    target = KubernetesTarget(kind, options.workload_name, options.namespace, api)
+    target.check_not_owned()
     if not options.leader_elect:
         return BuiltTarget(target)
     lease = options.lease_name or f"lagscale-{options.workload_name}"

@@ -10,6 +10,7 @@ import urllib3.exceptions
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from kafkakit.errors import ConfigError, Problem
 from scaler.errors import TargetError
 
 WorkloadKind = Literal["Deployment", "StatefulSet"]
@@ -35,31 +36,24 @@ _RETRIABLE_STATUS = frozenset({409, 429, 500, 502, 503, 504})
 _Result = TypeVar("_Result")
 
 
-class KubePermissionError(TargetError):
+def permission_denied(verb: str, resource: str, namespace: str) -> TargetError:
     """The API server answered 403: the scaler's identity lacks a verb on a resource."""
-
-    def __init__(self, verb: str, resource: str, namespace: str) -> None:
-        super().__init__(
-            f"forbidden: cannot {verb} {resource} in namespace {namespace!r}; bind a Role with "
-            "scaler.targets.kubernetes.SCALER_ROLE_RULES (get/patch deployments/scale, statefulsets/scale, "
-            "list horizontalpodautoscalers and keda.sh scaledobjects, get/create/update leases) "
-            "to the scaler's ServiceAccount",
-            retriable=False,
-        )
-        self.verb = verb
-        self.resource = resource
+    return TargetError(
+        f"forbidden: cannot {verb} {resource} in namespace {namespace!r}; bind a Role with "
+        "scaler.targets.kubernetes.SCALER_ROLE_RULES (get/patch deployments/scale, statefulsets/scale, "
+        "list horizontalpodautoscalers and keda.sh scaledobjects, get/create/update leases) "
+        "to the scaler's ServiceAccount",
+        retriable=False,
+    )
 
 
-class TargetOwnedError(TargetError):
+def owned_by(target: str, owner: str) -> TargetError:
     """Another autoscaler (an HPA or a KEDA ScaledObject) already sizes the target."""
-
-    def __init__(self, target: str, owner: str) -> None:
-        super().__init__(
-            f"{target} is already scaled by {owner}; delete that object or point lagscale at a "
-            "workload nothing else autoscales (two autoscalers would fight over replicas)",
-            retriable=False,
-        )
-        self.owner = owner
+    return TargetError(
+        f"{target} is already scaled by {owner}; delete that object or point lagscale at a "
+        "workload nothing else autoscales (two autoscalers would fight over replicas)",
+        retriable=False,
+    )
 
 
 def call_api(
@@ -75,7 +69,7 @@ def call_api(
         return request()
     except ApiException as error:
         if error.status == 403:
-            raise KubePermissionError(verb, resource, namespace) from error
+            raise permission_denied(verb, resource, namespace) from error
         if error.status == 401:
             message = "unauthorized: the API server rejected the credentials; renew the token"
             raise TargetError(message, retriable=False) from error
@@ -100,10 +94,11 @@ def api_client_from_kubeconfig(path: str | None = None) -> client.ApiClient:
             config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=path, client_configuration=configuration
             )
-    except (config.ConfigException, OSError) as error:
+    except Exception as error:  # any way a kubeconfig can be unusable: missing, not YAML, wrong shape
         where = path or os.environ.get("KUBECONFIG") or "~/.kube/config"
-        message = f"cannot load Kubernetes config from {where}: {error}; set --kubeconfig or KUBECONFIG"
-        raise TargetError(message, retriable=False) from error
+        detail = " ".join(str(error).split()) or type(error).__name__
+        message = f"cannot load the Kubernetes config {where} ({detail}): fix it, or set KUBECONFIG"
+        raise ConfigError(Problem("--kubeconfig", message)) from None
     return client.ApiClient(configuration)
 
 
@@ -171,7 +166,7 @@ class KubernetesTarget:
             ref = scaled_object.get("spec", {}).get("scaleTargetRef", {})
             if ref.get("name") == self.workload_name and ref.get("kind", "Deployment") == self.kind:
                 owner = f"ScaledObject {self.namespace}/{scaled_object['metadata']['name']}"
-                raise TargetOwnedError(self.name, owner)
+                raise owned_by(self.name, owner)
         hpas = call_api(
             "list",
             "horizontalpodautoscalers.autoscaling",
@@ -183,7 +178,7 @@ class KubernetesTarget:
             if ref.name == self.workload_name and ref.kind == self.kind:
                 hpa_name = hpa.metadata.name if hpa.metadata else "?"
                 owner = f"HorizontalPodAutoscaler {self.namespace}/{hpa_name}"
-                raise TargetOwnedError(self.name, owner)
+                raise owned_by(self.name, owner)
 
     def _scaled_objects(self) -> list[dict[str, Any]]:
         def list_them() -> dict[str, Any]:

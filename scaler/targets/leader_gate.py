@@ -17,7 +17,7 @@ from kafkakit.logs import log_event
 from scaler.errors import TargetError
 from scaler.loop.replicas import ReplicaTarget
 
-_log = logging.getLogger("scaler.targets.leader")
+_log = logging.getLogger("scaler.leader")
 
 
 class Elector(Protocol):

@@ -10,15 +10,10 @@ import pytest
 from k8s_helpers import Kube, make_deployment, wait_until
 from kubernetes import client
 
+from kafkakit.errors import ConfigError
 from scaler.errors import TargetError
 from scaler.loop.replicas import ReplicaTarget
-from scaler.targets.kubernetes import (
-    SCALER_ROLE_RULES,
-    KubePermissionError,
-    KubernetesTarget,
-    TargetOwnedError,
-    api_client_from_kubeconfig,
-)
+from scaler.targets.kubernetes import SCALER_ROLE_RULES, KubernetesTarget, api_client_from_kubeconfig
 from scaler.targets.leader import LeaderElector
 
 pytestmark = pytest.mark.k8s
@@ -99,10 +94,11 @@ def test_from_kubeconfig_reads_the_file_and_names_a_bad_one(kube: Kube, tmp_path
     target = KubernetesTarget.from_kubeconfig("Deployment", "x", "default", kube.kubeconfig)
     with pytest.raises(TargetError, match="not found"):
         target.current_replicas()  # the request reached the API server: the config was used
-    missing = tmp_path / "nope.yaml"
-    with pytest.raises(TargetError, match=f"cannot load Kubernetes config from {missing}") as caught:
-        api_client_from_kubeconfig(str(missing))
-    assert caught.value.retriable is False
+    missing, not_yaml = tmp_path / "nope.yaml", tmp_path / "bad.yaml"
+    not_yaml.write_text("not: [yaml")
+    for bad in (missing, not_yaml):  # a typo in a setting, not a target failure
+        with pytest.raises(ConfigError, match=f"--kubeconfig: cannot load the Kubernetes config {bad}"):
+            api_client_from_kubeconfig(str(bad))
 
 
 # ---------------------------------------------------------------------------- RBAC
@@ -154,7 +150,7 @@ def _eventually(call: Callable[[], object]) -> None:
     def attempt() -> bool:
         try:
             call()
-        except KubePermissionError:
+        except TargetError:
             return False
         return True
 
@@ -180,16 +176,16 @@ def test_service_account_without_the_role_gets_a_permission_error(kube: Kube, na
     as_nobody = _service_account_client(kube, namespace, "nobody")
     target = KubernetesTarget("Deployment", "consumer", namespace, as_nobody)
 
-    with pytest.raises(KubePermissionError) as caught:
+    with pytest.raises(TargetError) as caught:
         target.current_replicas()
     message = str(caught.value)
     assert "cannot get deployments/scale" in message
     assert namespace in message
     assert "SCALER_ROLE_RULES" in message
     assert caught.value.retriable is False
-    with pytest.raises(KubePermissionError, match="cannot patch deployments/scale"):
+    with pytest.raises(TargetError, match="cannot patch deployments/scale"):
         target.set_replicas(1)
-    with pytest.raises(KubePermissionError, match=r"cannot list scaledobjects\.keda\.sh"):
+    with pytest.raises(TargetError, match=r"cannot list scaledobjects\.keda\.sh"):
         target.check_not_owned()
 
 
@@ -201,7 +197,7 @@ def test_read_only_role_names_the_missing_patch_verb(kube: Kube, namespace: str)
         "Deployment", "consumer", namespace, _service_account_client(kube, namespace, "reader")
     )
     _eventually(target.current_replicas)
-    with pytest.raises(KubePermissionError, match="cannot patch deployments/scale"):
+    with pytest.raises(TargetError, match="cannot patch deployments/scale"):
         target.set_replicas(1)
 
 
@@ -223,7 +219,7 @@ def test_refuses_a_target_that_an_hpa_scales(kube: Kube, namespace: str) -> None
     }
     client.AutoscalingV2Api(kube.api_client).create_namespaced_horizontal_pod_autoscaler(namespace, hpa)
     owned = KubernetesTarget("Deployment", "consumer", namespace, kube.api_client)
-    with pytest.raises(TargetOwnedError, match=f"HorizontalPodAutoscaler {namespace}/consumer-hpa"):
+    with pytest.raises(TargetError, match=f"HorizontalPodAutoscaler {namespace}/consumer-hpa"):
         owned.check_not_owned()
     KubernetesTarget("Deployment", "other", namespace, kube.api_client).check_not_owned()
     KubernetesTarget("StatefulSet", "consumer", namespace, kube.api_client).check_not_owned()
@@ -254,7 +250,7 @@ def test_refuses_a_target_that_a_keda_scaledobject_scales(kube: Kube, namespace:
         "keda.sh", "v1alpha1", namespace, "scaledobjects", scaled_object
     )
     target = KubernetesTarget("Deployment", "consumer", namespace, kube.api_client)
-    with pytest.raises(TargetOwnedError, match=f"ScaledObject {namespace}/consumer-so") as caught:
+    with pytest.raises(TargetError, match=f"ScaledObject {namespace}/consumer-so") as caught:
         target.check_not_owned()
     assert caught.value.retriable is False
 

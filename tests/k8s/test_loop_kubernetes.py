@@ -18,9 +18,9 @@ from kafkakit.profiles import build_profile
 from scaler.kafka.connection import KafkaConnection
 from scaler.kafka.offsets import KafkaOffsetSource, OffsetQuery
 from scaler.keda.executor import ScaledObjectSpec
-from scaler.keda.hpa import HpaSpec
-from scaler.keda.lag import LagCalculator
+from scaler.keda.hpa import HpaController
 from scaler.keda.trigger import parse_trigger
+from scaler.loop.config import ScalingConfig
 from scaler.loop.decision import Decision, Mode
 from scaler.loop.scaling_loop import ScalingLoop
 from scaler.targets.kubernetes import KubernetesTarget
@@ -76,25 +76,17 @@ def test_loop_scales_a_deployment_to_its_bound_and_back_to_zero(
         polling_interval=1, cooldown_period=COOLDOWN_S, max_replica_count=max_replicas
     ).validate()
     # A short HPA sync period and stabilisation window, so KEDA's rhythm fits in a test.
-    hpa = HpaSpec(
-        max_replicas=max_replicas,
-        target_value=THRESHOLD,
-        sync_period_seconds=2,
-        downscale_stabilization_seconds=4,
-    )
+    controller = HpaController(sync_period_seconds=2, downscale_stabilization_seconds=4)
     target = KubernetesTarget("Deployment", "consumer", namespace, kube.api_client)
     target.check_not_owned()
     decisions: list[Decision] = []
     loop = ScalingLoop(
+        ScalingConfig(trigger, spec, controller=controller, mode=mode),
         KafkaOffsetSource(
             KafkaConnection(build_profile("plaintext", bootstrap=kafka.bootstrap)),
             OffsetQuery.for_trigger(trigger),
         ),
-        LagCalculator(trigger),
         target,
-        spec,
-        hpa,
-        mode=mode,
         on_decision=decisions.append,
     )
     stop = threading.Event()

@@ -25,11 +25,12 @@ from kafkakit.profiles import build_profile
 from scaler.kafka.connection import KafkaConnection
 from scaler.kafka.offsets import KafkaOffsetSource, OffsetQuery
 from scaler.keda.executor import ScaledObjectSpec
-from scaler.keda.hpa import HpaSpec
-from scaler.keda.lag import LagCalculator
+from scaler.keda.hpa import HpaController
 from scaler.keda.trigger import parse_trigger
+from scaler.loop.config import ScalingConfig
+from scaler.loop.decision import Decision, Mode
 from scaler.loop.metrics import ScalerMetrics
-from scaler.loop.scaling_loop import Decision, Mode, ScalingLoop
+from scaler.loop.scaling_loop import ScalingLoop
 from scaler.targets.processes import ProcessTarget
 
 if TYPE_CHECKING:
@@ -167,20 +168,12 @@ def test_scales_consumers_zero_to_n_to_zero_on_a_real_backlog(
         metrics.observe(decision)
 
     profile = build_profile("plaintext", bootstrap=kafka.bootstrap)
+    # A short HPA sync and stabilisation window, so the keda rhythm fits in a test.
+    controller = HpaController(sync_period_seconds=2, downscale_stabilization_seconds=4)
     loop = ScalingLoop(
+        ScalingConfig(trigger, spec, controller=controller, mode=mode),
         KafkaOffsetSource(KafkaConnection(profile), OffsetQuery.for_trigger(trigger)),
-        LagCalculator(trigger),
         target,
-        spec,
-        # A short HPA sync and stabilisation window, so the keda rhythm fits in a test.
-        HpaSpec(
-            min_replicas=1,
-            max_replicas=10,
-            target_value=THRESHOLD,
-            sync_period_seconds=2,
-            downscale_stabilization_seconds=4,
-        ),
-        mode=mode,
         on_decision=record,
     )
     try:

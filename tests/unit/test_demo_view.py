@@ -10,13 +10,15 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from lagscale.demo import local_broker
+from kafkakit.errors import BrokerError, ConfigError
 from lagscale.cli import main
-from lagscale.demo.local_broker import LocalBrokerError, bootstrap_from_env_file
-from lagscale.demo.run import DemoSettings, DemoSettingsError
+from lagscale.demo import local_broker
+from lagscale.demo.local_broker import bootstrap_from_env_file
+from lagscale.demo.run import DemoSettings
 from lagscale.demo.state import DemoState
 from lagscale.demo.view import LogView, decision_line, render_snapshot
-from scaler.loop.scaling_loop import Decision, PartitionLagSample
+from lagscale.errors import SetupError
+from scaler.loop.decision import Decision, PartitionLagSample
 
 
 def decision(
@@ -117,15 +119,15 @@ def test_decision_line_marks_unknown_values() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"partitions": 0}, "--partitions must be at least 1"),
-        ({"process_time": 0}, "--process-time must be > 0"),
-        ({"burst": -1}, "--burst must be >= 0"),
+        ({"process_time": 0}, "--process-time: must be > 0"),
         ({"burst": 0, "rate": 0}, "nothing to consume"),
+        ({"lag_threshold": 0}, "--lag-threshold: must be greater than 0, got 0"),  # KEDA's rule
+        ({"polling_interval": 0}, "--polling-interval: must be at least 1, got 0"),  # KEDA's rule
     ],
 )
 def test_demo_settings_are_checked(changes: dict[str, float], message: str) -> None:
-    with pytest.raises(DemoSettingsError, match=message):
-        DemoSettings(bootstrap="127.0.0.1:19092", **changes).validate()  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=message):
+        DemoSettings(bootstrap="127.0.0.1:19092", **changes).scaling_config()  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("bootstrap", [["--bootstrap", "127.0.0.1:1"], []])
@@ -136,7 +138,7 @@ def test_bad_demo_option_exits_2_before_touching_the_broker(
     monkeypatch.delenv("LAGSCALE_BOOTSTRAP", raising=False)
     result = CliRunner().invoke(main, ["demo", *bootstrap, "--partitions", "0"])
     assert result.exit_code == 2
-    assert result.output.strip().lower() == "error: --partitions must be at least 1, got 0"
+    assert result.output.strip() == "error: Invalid value for '--partitions': 0 is not in the range x>=1."
 
 
 def test_bootstrap_is_read_from_the_kafka_env_file(tmp_path: Path) -> None:
@@ -154,6 +156,7 @@ class FakeKafkaScript:
         self.exit_code = exit_code
         monkeypatch.setenv("LAGSCALE_STATE", str(state))
         monkeypatch.setattr(local_broker, "_run_script", self.run)
+        monkeypatch.setattr(local_broker, "missing_tools", list)  # java, mvn, openssl: not needed here
 
     def run(self, script: Path, verb: str) -> int:
         self.verbs.append(verb)
@@ -163,7 +166,7 @@ class FakeKafkaScript:
         return self.exit_code if verb == "up" else 0
 
 
-def use_broker(*, start: bool = True, answers: bool = False, script: Path = local_broker.KAFKA_SCRIPT) -> str:
+def use_broker(*, start: bool = True, answers: bool = False, script: Path | None = None) -> str:
     notes: list[str] = []
     with local_broker.local_broker(
         start=start, notify=notes.append, script=script, answers=lambda bootstrap: answers
@@ -201,7 +204,7 @@ def test_no_broker_starts_one_and_stops_it_at_the_end_also_on_ctrl_c(
 
 def test_a_failed_start_says_so_and_cleans_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     script = FakeKafkaScript(monkeypatch, tmp_path, exit_code=1)
-    with pytest.raises(LocalBrokerError, match="scripts/kafka up failed"):
+    with pytest.raises(SetupError, match="scripts/kafka up failed"):
         use_broker()
     assert script.verbs == ["up", "down"]
 
@@ -210,9 +213,9 @@ def test_no_broker_and_no_start_or_no_scripts_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     script = FakeKafkaScript(monkeypatch, tmp_path)
-    with pytest.raises(LocalBrokerError, match=r"run scripts/kafka up .*--bootstrap host:port"):
+    with pytest.raises(BrokerError, match=r"run scripts/kafka up .*--bootstrap host:port"):
         use_broker(start=False)
-    with pytest.raises(LocalBrokerError, match="installed without the repository's scripts"):
+    with pytest.raises(SetupError, match="has no scripts/kafka to start one: pass --bootstrap"):
         use_broker(script=tmp_path / "no-such-script")
     assert script.verbs == []
 

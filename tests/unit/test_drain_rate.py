@@ -6,13 +6,14 @@ import math
 
 import pytest
 
+from kafkakit.errors import ConfigError
 from scaler.grpc.drain_rate import (
     ConsumeRateMeter,
     DrainSettings,
     estimate_drain,
     parse_drain_settings,
 )
-from scaler.grpc.scalers import InvalidMetadataError, parse_metadata
+from scaler.grpc.scalers import parse_metadata
 from scaler.keda.lag import NO_COMMIT, PartitionOffsets
 from scaler.loop.clock import FakeClock
 
@@ -39,11 +40,13 @@ def test_settings_parsed_with_default_and_explicit_window() -> None:
 def test_settings_reject_non_positive_or_non_numbers(value: str) -> None:
     settings, problems = parse_drain_settings({"targetDrainSeconds": value})
     assert settings is None
-    assert problems == [f'"targetDrainSeconds" must be a positive number of seconds, got "{value}"']
+    assert [problem.keda for problem in problems] == [
+        f'"targetDrainSeconds" must be a positive number of seconds, got "{value}"'
+    ]
 
 
 def test_window_without_target_is_a_problem() -> None:
-    assert parse_drain_settings({"drainRateWindowSeconds": "10"})[1] == [
+    assert [problem.keda for problem in parse_drain_settings({"drainRateWindowSeconds": "10"})[1]] == [
         '"drainRateWindowSeconds" only applies with "targetDrainSeconds": set both or neither'
     ]
 
@@ -137,9 +140,9 @@ def test_metadata_names_metric_and_target_for_both_modes() -> None:
 
 def test_metadata_problems_are_all_listed() -> None:
     bad = {"bootstrapServers": "k:9092", "lagThreshold": "x", "targetDrainSeconds": "-1"}
-    with pytest.raises(InvalidMetadataError) as caught:
+    with pytest.raises(ConfigError) as caught:
         parse_metadata(bad, {})
-    problems = caught.value.problems
+    problems = caught.value.keda_problems
     assert any('"consumerGroup"' in problem for problem in problems)
     assert any('"lagThreshold"' in problem for problem in problems)
     assert any('"targetDrainSeconds"' in problem for problem in problems)

@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from scaler.cli.lag import settings_from_flags
+from scaler.cli.settings import config_from_options
 from scaler.explain import explain, keda_action, milli_quantity, partition_status, render, to_json
 from scaler.keda.fixes import Fixes
 from scaler.keda.hpa import HpaSpec
@@ -169,12 +169,8 @@ def test_no_tolerance_stall_when_the_hpa_moves_or_the_metric_is_not_pinned() -> 
 
 
 def test_lag_min_replicas_zero_builds_keda_hpa_min_one() -> None:
-    options: dict[str, object] = {
-        "profile_kind": None, "bootstrap": "b:9092", "username": "", "password": "", "connection_string": "",
-        "ca_file": "", "scram_mechanism": "SCRAM-SHA-512", "tls": False,
-        "group": "g", "topic": TOPIC, "min_replicas": 0, "max_replicas": 7,
-    }  # fmt: skip
+    options = {"group": "g", "topic": TOPIC, "min_replica_count": 0, "max_replica_count": 7}
 
-    hpa = settings_from_flags(options).hpa
+    hpa = config_from_options("b:9092", options).hpa
 
     assert (hpa.min_replicas, hpa.max_replicas) == (1, 7)  # minReplicaCount 0 -> HPA minReplicas 1

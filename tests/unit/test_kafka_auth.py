@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scaler.errors import ConnectionSettingsError
-from scaler.kafka.connection import admin_config, connection_from_trigger, profile_from_trigger
+from kafkakit.errors import ConfigError
+from scaler.kafka.connection import admin_config, connection_from_trigger
 from scaler.keda.trigger import parse_trigger
 
 BASE = {"bootstrapServers": "k1:9092,k2:9092", "consumerGroup": "g", "topic": "t"}
@@ -78,5 +78,5 @@ def test_unsupported_sasl_modes_say_so(sasl: str) -> None:
         "kerberosConfig": "[libdefaults]",
     }
     trigger = parse_trigger({**BASE, "sasl": sasl}, auth)
-    with pytest.raises(ConnectionSettingsError, match=f"sasl mode '{sasl}' is not supported by lagscale"):
-        profile_from_trigger(trigger)
+    with pytest.raises(ConfigError, match=f"sasl: mode '{sasl}' is not supported by lagscale"):
+        connection_from_trigger(trigger)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scaler.keda.fixes import KEDA_EXACT, Fixes, FixesError, parse_fixes
+from kafkakit.errors import ConfigError
+from scaler.keda.fixes import KEDA_EXACT, Fixes, parse_fixes
 
 
 def test_default_is_keda_exact() -> None:
@@ -28,7 +29,7 @@ def test_parse_fixes(text: str, expected: Fixes) -> None:
 
 def test_parse_fixes_unknown_name_says_what_exists() -> None:
     expected = r"unknown fix 'exact_kap'.*exact_cap, reach_partition_count"
-    with pytest.raises(FixesError, match=expected):
+    with pytest.raises(ConfigError, match=expected):
         parse_fixes("exact_kap")
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from kafkakit.errors import ConfigError
 from scaler.keda.fixes import KEDA_EXACT, Fixes
 from scaler.keda.hpa import (
-    BehaviorError,
     Hpa,
     HpaBehavior,
     HpaPolicy,
@@ -256,7 +256,7 @@ def test_parse_behavior_reads_policies() -> None:
     ],
 )
 def test_parse_behavior_errors(raw: dict[str, object], message: str) -> None:
-    with pytest.raises(BehaviorError, match=message):
+    with pytest.raises(ConfigError, match=message):
         parse_behavior(raw)
 
 

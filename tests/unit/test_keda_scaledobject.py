@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 
+from kafkakit.errors import ConfigError
 from scaler.keda.executor import ScaledObjectSpec
-from scaler.keda.hpa import HpaBehavior, HpaPolicy
+from scaler.keda.hpa import HpaBehavior, HpaPolicy, HpaSpec
 from scaler.keda.pause import Pause
-from scaler.keda.scaledobject import ScaledObjectError, hpa_spec_for, parse_scaled_object
+from scaler.keda.scaledobject import hpa_spec_for, parse_scaled_object
 from scaler.keda.trigger import TriggerError, parse_trigger
 from scaler.keda.trigger_auth import has_aws_pod_identity, resolve_auth_params
 
+TRIGGER = {"bootstrapServers": "kafka:9092", "consumerGroup": "$Default", "topic": "orders"}
 SCALED_OBJECT: dict[str, Any] = {
     "apiVersion": "keda.sh/v1alpha1",
     "kind": "ScaledObject",
@@ -38,6 +40,14 @@ SCALED_OBJECT: dict[str, Any] = {
         ],
     },
 }
+
+
+def hpa_of(raw: dict[str, Any]) -> HpaSpec:
+    """The HPA KEDA builds: from the parsed ScaledObject and its parsed kafka trigger."""
+    definition = parse_scaled_object(raw)
+    (index, kafka), *_ = definition.kafka_triggers()
+    trigger = parse_trigger(kafka.metadata, trigger_index=index, metric_type=kafka.metric_type)
+    return hpa_spec_for(definition.spec, trigger, definition.behavior, pause=definition.pause)
 
 
 def document(**spec_changes: Any) -> dict[str, Any]:
@@ -65,14 +75,14 @@ def test_hpa_min_replicas_is_min_replica_count_if_positive_else_1(
     min_count: int | None, hpa_min: int
 ) -> None:
     changes = {} if min_count is None else {"minReplicaCount": min_count}
-    assert parse_scaled_object(document(**changes)).hpa.min_replicas == hpa_min
+    assert hpa_of(document(**changes)).min_replicas == hpa_min
 
 
 def test_hpa_max_default_100_and_target_is_lag_threshold_average_value() -> None:
     raw = document()
     del raw["spec"]["maxReplicaCount"]
     raw["spec"]["triggers"][0]["metadata"]["lagThreshold"] = "50"
-    hpa = parse_scaled_object(raw).hpa
+    hpa = hpa_of(raw)
     assert (hpa.max_replicas, hpa.target_type, hpa.target_value) == (100, "AverageValue", 50)
     assert hpa.behavior is None
 
@@ -80,23 +90,23 @@ def test_hpa_max_default_100_and_target_is_lag_threshold_average_value() -> None
 def test_metric_type_value_becomes_value_target() -> None:
     raw = document()
     raw["spec"]["triggers"][0]["metricType"] = "Value"
-    assert parse_scaled_object(raw).hpa.target_type == "Value"
+    assert hpa_of(raw).target_type == "Value"
 
 
 def test_behavior_from_advanced_hpa_config() -> None:
     behavior = {"scaleDown": {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]}}
     raw = document(advanced={"horizontalPodAutoscalerConfig": {"name": "custom", "behavior": behavior}})
-    definition = parse_scaled_object(raw)
-    assert definition.hpa_name == "custom"
-    assert definition.hpa.behavior is not None
-    assert definition.hpa.behavior.scale_down.policies == (HpaPolicy("Pods", 1, 60),)
-    assert definition.hpa.behavior.scale_up == HpaBehavior().scale_up
+    assert parse_scaled_object(raw).hpa_name == "custom"
+    behavior = hpa_of(raw).behavior
+    assert behavior is not None
+    assert behavior.scale_down.policies == (HpaPolicy("Pods", 1, 60),)
+    assert behavior.scale_up == HpaBehavior().scale_up
 
 
 def test_paused_scale_in_annotation_disables_scale_down() -> None:
     raw = document()
     raw["metadata"]["annotations"] = {"autoscaling.keda.sh/paused-scale-in": "true"}
-    behavior = parse_scaled_object(raw).hpa.behavior
+    behavior = hpa_of(raw).behavior
     assert behavior is not None
     assert (behavior.scale_down.select_policy, behavior.scale_up.select_policy) == ("Disabled", "Max")
 
@@ -121,7 +131,7 @@ def test_pause_annotations_reach_the_definition(annotations: dict[str, str], pau
 def test_paused_replicas_must_be_a_count() -> None:
     raw = document()
     raw["metadata"]["annotations"] = {"autoscaling.keda.sh/paused-replicas": "two"}
-    with pytest.raises(ScaledObjectError, match="paused-replicas must be a replica count"):
+    with pytest.raises(ConfigError, match="paused-replicas: must be a replica count"):
         parse_scaled_object(raw)
 
 
@@ -138,7 +148,7 @@ def test_creation_timestamp_is_read_as_utc(stamp: object) -> None:
 def test_creation_timestamp_must_be_rfc3339(stamp: str) -> None:
     raw = document()
     raw["metadata"]["creationTimestamp"] = stamp
-    with pytest.raises(ScaledObjectError, match="must be an RFC3339 time"):
+    with pytest.raises(ConfigError, match="must be an RFC3339 time"):
         parse_scaled_object(raw)
 
 
@@ -148,7 +158,7 @@ def test_creation_timestamp_must_be_rfc3339(stamp: str) -> None:
      (ScaledObjectSpec(min_replica_count=4), 4)],
 )  # fmt: skip
 def test_hpa_spec_for_is_keda_rule(spec: ScaledObjectSpec, hpa_min: int) -> None:
-    hpa = hpa_spec_for(spec, "Value", 25)
+    hpa = hpa_spec_for(spec, parse_trigger({**TRIGGER, "lagThreshold": "25"}, metric_type="Value"))
     assert (hpa.min_replicas, hpa.max_replicas, hpa.target_type, hpa.target_value) == (
         hpa_min,
         100,
@@ -176,7 +186,9 @@ def test_fallback_and_idle() -> None:
 
 
 def test_idle_without_min_replica_count_is_rejected_like_keda() -> None:
-    with pytest.raises(ScaledObjectError, match="IdleReplicaCount=0 must be less than MinReplicaCount=0"):
+    with pytest.raises(
+        ConfigError, match=r"spec.idleReplicaCount: \(0\) must be less than spec.minReplicaCount \(0\)"
+    ):
         parse_scaled_object(document(idleReplicaCount=0))
 
 
@@ -190,33 +202,34 @@ def test_trigger_index_counts_every_trigger() -> None:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d.update(kind="Deployment"), "kind must be ScaledObject"),
+        (lambda d: d.update(kind="Deployment"), "kind: must be ScaledObject"),
         (lambda d: d.update(apiVersion="keda.k8s.io/v1alpha1"), "use keda.sh/v1alpha1"),
         (lambda d: d["spec"].update(triggers=[{"type": "cpu", "metadata": {}}]), "no trigger of type kafka"),
         (lambda d: d["spec"].update(triggers=[]), "non-empty list"),
         (lambda d: d["spec"].update(scaleTargetRef={"deploymentName": "x"}), "KEDA 1.x"),
-        (lambda d: d["spec"].update(minReplicaCount=20), "MinReplicaCount=20 must be less"),
-        (lambda d: d["spec"].update(pollingInterval="15"), "pollingInterval must be an integer"),
+        (lambda d: d["spec"].update(minReplicaCount=20), r"minReplicaCount: \(20\) must not exceed spec.max"),
+        (lambda d: d["spec"].update(pollingInterval="15"), "spec.pollingInterval: must be an integer"),
         (lambda d: d["spec"]["triggers"][0]["metadata"].update(lagThreshold=10), "quote it"),
         (lambda d: d["metadata"].pop("name"), "metadata.name"),
         (
             lambda d: d["spec"]["triggers"][0]["authenticationRef"].update(kind="Secret"),
-            "kind must be one of",
+            "kind: must be one of",
         ),
     ],
 )
 def test_clear_errors(mutate: Any, message: str) -> None:
     raw = copy.deepcopy(SCALED_OBJECT)
     mutate(raw)
-    with pytest.raises(ScaledObjectError, match=message):
+    with pytest.raises(ConfigError, match=message):
         parse_scaled_object(raw)
 
 
-def test_invalid_lag_threshold_reports_keda_error() -> None:
+def test_trigger_metadata_is_left_to_the_trigger_parser_which_judges_it_once() -> None:
     raw = document()
     raw["spec"]["triggers"][0]["metadata"]["lagThreshold"] = "0"
+    (_, kafka), *_ = parse_scaled_object(raw).kafka_triggers()  # no lagThreshold check here
     with pytest.raises(TriggerError, match="must be positive number"):
-        parse_scaled_object(raw)
+        parse_trigger(kafka.metadata)
 
 
 # TriggerAuthentication resolution.
@@ -267,12 +280,12 @@ def test_resolve_auth_params_accepts_bare_spec_and_secret_wins() -> None:
     [
         ({"secretTargetRef": [{"parameter": "password", "name": "nope", "key": "k"}]}, "Secret nope"),
         ({"env": [{"parameter": "username", "name": "MISSING"}]}, "env var MISSING"),
-        ({"hashiCorpVault": {"address": "x"}}, "hashiCorpVault needs a live cluster"),
+        ({"hashiCorpVault": {"address": "x"}}, "hashiCorpVault: needs a live cluster"),
         ({"secretTargetRef": [{"name": "kafka-secrets", "key": "password"}]}, "parameter"),
     ],
 )
 def test_resolve_auth_params_errors(spec: dict[str, Any], message: str) -> None:
-    with pytest.raises(ScaledObjectError, match=message):
+    with pytest.raises(ConfigError, match=message):
         resolve_auth_params(spec, SECRETS, {})
 
 

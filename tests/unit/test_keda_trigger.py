@@ -7,7 +7,6 @@ import pytest
 from scaler.keda.trigger import (
     KafkaTrigger,
     TriggerError,
-    lag_threshold_of,
     parse_partition_limitation,
     parse_trigger,
 )
@@ -22,7 +21,7 @@ def parse(auth: dict[str, str] | None = None, **metadata: str) -> KafkaTrigger:
 def problems(metadata: dict[str, str], auth: dict[str, str] | None = None) -> list[str]:
     with pytest.raises(TriggerError) as caught:
         parse_trigger(metadata, auth)
-    return caught.value.problems
+    return caught.value.keda_problems
 
 
 def test_defaults_match_keda() -> None:
@@ -437,11 +436,16 @@ def test_repr_masks_secrets() -> None:
     assert "alice" in text
 
 
-def test_lag_threshold_of() -> None:
-    assert lag_threshold_of({}) == 10
-    assert lag_threshold_of({"lagThreshold": " 50 "}) == 50
-    with pytest.raises(TriggerError, match="must be positive"):
-        lag_threshold_of({"lagThreshold": "0"})
+def test_problems_also_name_each_parameter_in_plain_words() -> None:
+    with pytest.raises(TriggerError) as caught:
+        parse_trigger({"bootstrapServers": "k:9092", "lagThreshold": "ten", "offsetResetPolicy": "newest"})
+    assert [str(problem) for problem in caught.value.problems] == [
+        "consumerGroup: is required",
+        "lagThreshold: must be a whole number, got 'ten'",
+        "offsetResetPolicy: must be one of latest, earliest, got 'newest'",
+        "lagThreshold: must be greater than 0, got 0",  # KEDA validates the zero it fell back to
+    ]
+    assert str(caught.value).startswith("error parsing kafka metadata: ")  # what KEDA would log
 
 
 def test_unknown_metadata_keys_are_ignored() -> None:

@@ -8,15 +8,17 @@ import threading
 
 import pytest
 
+from kafkakit.errors import BrokerError
 from scaler.keda.executor import Fallback, ScaledObjectSpec
-from scaler.keda.lag import LagCalculator, PartitionOffsets
-from scaler.keda.pause import NO_PAUSE, Pause, disable_paused_directions
-from scaler.keda.scaledobject import hpa_spec_for
+from scaler.keda.lag import PartitionOffsets
+from scaler.keda.pause import NO_PAUSE, Pause
 from scaler.keda.trigger import parse_trigger
 from scaler.loop.clock import FakeClock
+from scaler.loop.config import ScalingConfig
+from scaler.loop.decision import Decision, Mode
 from scaler.loop.offsets import FakeOffsetSource
 from scaler.loop.replicas import DryRunTarget
-from scaler.loop.scaling_loop import Decision, Mode, ScalingLoop
+from scaler.loop.scaling_loop import ScalingLoop
 
 THRESHOLD = 10
 START = 1_000.0
@@ -46,22 +48,18 @@ class Harness:
             }
         )
         self.spec = ScaledObjectSpec(**spec_fields).validate()  # type: ignore[arg-type]
-        # As KEDA builds it: the paused-scale-in/-out annotations disable that HPA direction.
-        hpa = hpa_spec_for(self.spec, "AverageValue", THRESHOLD, disable_paused_directions(None, pause))
+        # The HPA derives from it, as KEDA builds it (paused-scale-in/-out disable a direction).
+        self.config = ScalingConfig(trigger, self.spec, pause=pause, mode=mode)
         self.clock = FakeClock(START)
         self.source = FakeOffsetSource(partitions)
         self.target = DryRunTarget(current)
         self.decisions: list[Decision] = []
         self.loop = ScalingLoop(
+            self.config,
             self.source,
-            LagCalculator(trigger),
             self.target,
-            self.spec,
-            hpa,
-            mode=mode,
             clock=self.clock,
             on_decision=self.decisions.append,
-            pause=pause,
             created_ago=created_ago,
         )
 
@@ -194,8 +192,21 @@ def test_errors_hold_replicas_and_never_scale_to_zero() -> None:
     assert decisions
     assert all(d.error and d.desired == 3 for d in decisions)
     assert harness.target.history == []
-    assert "cannot reach Kafka" in decisions[0].reason
+    assert "fake:9092 did not answer" in decisions[0].reason
     assert harness.source.calls == 2 * len(decisions)  # KEDA rebuilds the scaler and retries once
+
+
+def test_a_client_that_cannot_connect_is_not_built_twice_in_one_evaluation() -> None:
+    # The connect is KEDA's rebuild: when it fails, KEDA returns the error without a second call,
+    # so one evaluation waits for an absent broker once (`scale --once` within its --timeout).
+    harness = Harness(current=3, polling_interval=10)
+    harness.source.failures_left = 10_000
+    harness.source.failure = BrokerError("cannot reach Kafka at fake:9092 within 10s")
+    decisions = harness.run_until(60)
+    assert all(d.error and d.desired == 3 for d in decisions)
+    assert "cannot reach Kafka" in decisions[0].reason
+    assert harness.source.calls == len(decisions)
+    assert harness.source.resets == len(decisions)  # the next evaluation connects afresh
 
 
 def test_one_failure_is_hidden_by_the_retry() -> None:
@@ -294,7 +305,7 @@ def test_unknown_mode_is_rejected() -> None:
 def test_decision_log_line_explains(caplog: pytest.LogCaptureFixture) -> None:
     harness = Harness(polling_interval=30)
     harness.source.set_total_lag(5)
-    with caplog.at_level("INFO", logger="scaler.loop.scaling_loop"):
+    with caplog.at_level("INFO", logger="scaler.loop"):
         harness.run_until(0)
     line = next(r for r in caplog.records if r.getMessage() == "decision")
     fields = line.__dict__["kv_fields"]
@@ -322,9 +333,9 @@ def test_run_survives_an_unexpected_error(caplog: pytest.LogCaptureFixture) -> N
 
     harness.source.fetch = flaky_fetch  # type: ignore[method-assign]
     harness.loop.on_decision = stop_after_two
-    with caplog.at_level("ERROR", logger="scaler.loop.scaling_loop"):
+    with caplog.at_level("ERROR", logger="scaler.loop"):
         harness.loop.run(stop)
-    assert [r.getMessage() for r in caplog.records if r.name == "scaler.loop.scaling_loop"] == ["step_failed"]
+    assert [r.getMessage() for r in caplog.records if r.name == "scaler.loop"] == ["step_failed"]
     assert [d.time - START for d in harness.decisions] == [10, 20]  # the schedule kept going
 
 

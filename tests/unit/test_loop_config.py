@@ -12,9 +12,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from kafkakit import envvars
+from kafkakit.errors import ConfigError
 from scaler.cli.scale import created_ago, scale
 from scaler.cli.settings import trigger_metadata
-from scaler.scaledobject_files import ConfigFileError, decode_secret, load_scaled_object
+from scaler.loop.config import ScalingConfig
+from scaler.scaledobject_files import decode_secret, load_scaled_object
 
 SCALED_OBJECT = """\
 apiVersion: keda.sh/v1alpha1
@@ -111,8 +113,8 @@ def test_loads_the_tutorial_shaped_scaled_object(files: tuple[Path, Path, Path])
     assert (loaded.definition.target_kind, loaded.definition.target_name) == ("Deployment", "kafka-consumer")
     spec = loaded.definition.spec
     assert (spec.polling_interval, spec.cooldown_period, spec.min_replica_count) == (15, 100, 0)
-    assert (loaded.definition.hpa.min_replicas, loaded.definition.hpa.max_replicas) == (1, 10)
-    assert loaded.definition.hpa.target_value == 50
+    hpa = ScalingConfig.from_scaled_object(loaded.definition, loaded.trigger).hpa
+    assert (hpa.min_replicas, hpa.max_replicas, hpa.target_value) == (1, 10, 50)
     assert loaded.trigger.username == "$ConnectionString"
     assert loaded.trigger.password == "Endpoint=sb://x/;SharedAccessKey=k"
     assert "SharedAccessKey=k" not in repr(loaded.trigger)
@@ -133,13 +135,13 @@ def test_from_env_metadata_reads_the_environment(tmp_path: Path) -> None:
 
 
 def test_missing_trigger_authentication_says_which_flag(files: tuple[Path, Path, Path]) -> None:
-    with pytest.raises(ConfigFileError, match="pass --trigger-auth FILE"):
+    with pytest.raises(ConfigError, match="pass --trigger-auth FILE"):
         load_scaled_object(files[0])
 
 
 def test_secret_data_must_be_base64() -> None:
     document = {"kind": "Secret", "metadata": {"name": "s"}, "data": {"password": "not base64!"}}
-    with pytest.raises(ConfigFileError, match="put plain values under stringData"):
+    with pytest.raises(ConfigError, match="put plain values under stringData"):
         decode_secret(document)
 
 
@@ -163,8 +165,11 @@ def _scale_edited_yaml(tmp_path: Path, threshold: int, old: str, new: str) -> Re
 def test_invalid_trigger_in_yaml_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
     result = _scale_edited_yaml(tmp_path, 0, "tls: enable", "tls: enable\n        offsetResetPolicy: newest")
     assert result.exit_code == 2
-    assert 'parameter "offsetResetPolicy" value "newest" must be one of [latest earliest]' in result.output
-    assert '"lagThreshold" must be positive number' in result.output
+    # Named where the user wrote them, in the file; not in KEDA's Go wording.
+    where = "spec.triggers[0].metadata"
+    assert f"{where}.offsetResetPolicy: must be one of latest, earliest, got 'newest'" in result.output
+    assert f"{where}.lagThreshold: must be greater than 0, got 0" in result.output
+    assert "unmarshal" not in result.output
 
 
 def test_invalid_flags_list_every_problem_and_exit_2() -> None:
@@ -174,15 +179,19 @@ def test_invalid_flags_list_every_problem_and_exit_2() -> None:
         "--topic",
         "t",
         "--lag-threshold",
-        "x",
+        "0",
         "--offset-reset-policy",
         "newest",
     ]
     result = CliRunner().invoke(scale, [*args, "--once"], env=NO_CONNECTION_ENV)
     assert result.exit_code == 2
-    assert 'missing required parameter "consumerGroup"' in result.output
-    assert "lagThreshold" in result.output
-    assert "offsetResetPolicy" in result.output
+    assert result.output.count("\n") == 1  # one line
+    assert "--group: is required" in result.output
+    assert "--lag-threshold: must be greater than 0, got 0" in result.output
+    assert "--offset-reset-policy: must be one of latest, earliest, got 'newest'" in result.output
+    not_a_number = CliRunner().invoke(scale, [*args[:5], "x", "--once"], env=NO_CONNECTION_ENV)
+    assert not_a_number.exit_code == 2
+    assert "Invalid value for '--lag-threshold': 'x' is not a valid integer" in not_a_number.output
 
 
 def test_invalid_scaling_flags_exit_2() -> None:
@@ -191,7 +200,7 @@ def test_invalid_scaling_flags_exit_2() -> None:
         scale, [*args, "--min-replicas", "5", "--max-replicas", "2", "--once"], env=NO_CONNECTION_ENV
     )
     assert result.exit_code == 2
-    assert "MinReplicaCount=5 must be less than MaxReplicaCount=2" in result.output
+    assert "--min-replica-count: (5) must not exceed --max-replica-count (2)" in result.output
 
 
 def test_connection_trigger_and_scaling_problems_come_together() -> None:
@@ -200,8 +209,8 @@ def test_connection_trigger_and_scaling_problems_come_together() -> None:
     )
     assert result.exit_code == 2
     assert "no bootstrap servers" in result.output
-    assert 'missing required parameter "consumerGroup"' in result.output
-    assert "pollingInterval must be at least 1, got 0" in result.output
+    assert "--group: is required" in result.output
+    assert "--polling-interval: must be at least 1, got 0" in result.output
 
 
 def test_plain_flags_conflict_with_config(files: tuple[Path, Path, Path]) -> None:
@@ -216,20 +225,21 @@ def test_processes_target_needs_a_topic() -> None:
     args = ["--bootstrap", "b:9092", "--group", "g", "--target", "processes", "--once"]
     result = CliRunner().invoke(scale, args, env=NO_CONNECTION_ENV)
     assert result.exit_code == 2
-    assert "--target processes needs a topic" in result.output
+    assert "--topic: is required with --target processes" in result.output
 
 
 def test_idle_replicas_without_min_replicas_is_rejected_like_the_yaml() -> None:
     args = ["--bootstrap", "b:9092", "--group", "g", "--topic", "t", "--idle-replicas", "0", "--once"]
     result = CliRunner().invoke(scale, args, env=NO_CONNECTION_ENV)
     assert result.exit_code == 2
-    assert "IdleReplicaCount=0 must be less than MinReplicaCount=0: set minReplicaCount" in result.output
+    expected = "--idle-replica-count: (0) must be less than --min-replica-count (0): set --min-replica-count"
+    assert expected in result.output
 
 
 def test_sasl_naming_several_modes_is_refused(tmp_path: Path) -> None:
     result = _scale_edited_yaml(tmp_path, 5, "sasl: plaintext", 'sasl: "plaintext,none"')
     assert result.exit_code == 2
-    assert "sasl 'plaintext,none' names several modes" in result.output
+    assert "spec.triggers[0].metadata.sasl: 'plaintext,none' names several modes" in result.output
     assert "pick exactly one of none, plaintext, scram_sha256 or scram_sha512" in result.output
 
 
@@ -237,17 +247,18 @@ def test_sasl_naming_several_modes_is_refused(tmp_path: Path) -> None:
     ("args", "env", "message"),
     [
         (["--allow-idle-consumers", "--limit-to-partitions-with-lag"], {},
-         "allowIdleConsumers and limitToPartitionsWithLag cannot be set simultaneously"),
+         "--limit-to-partitions-with-lag: cannot be combined with --allow-idle-consumers"),
         (["--topic", "", "--ensure-even-distribution-of-partitions"], {},
-         "topic must be specified when using ensureEvenDistributionOfPartitions"),
-        ([], {"LAGSCALE_SCALER_PARTITION_LIMITATION": "1-x"}, "invalid partition limitation: 1-x"),
-        ([], {"LAGSCALE_SCALER_LIMIT_TO_PARTITIONS_WITH_LAG": "true",
-              "LAGSCALE_SCALER_ENSURE_EVEN_DISTRIBUTION_OF_PARTITIONS": "1"},
-         "limitToPartitionsWithLag and ensureEvenDistributionOfPartitions cannot be set simultaneously"),
-        (["--initial-cooldown-period", "-1"], {}, "initialCooldownPeriod must be at least 0, got -1"),
-        (["--fallback-replicas", "3"], {}, "--fallback-replicas go together"),
-        ([], {"LAGSCALE_SCALER_FALLBACK_FAILURE_THRESHOLD": "-1", "LAGSCALE_SCALER_FALLBACK_REPLICAS": "2"},
-         "fallback.failureThreshold must be >= 0, got -1"),
+         "--topic: is required with --ensure-even-distribution-of-partitions"),
+        ([], {"LAGSCALE_PARTITION_LIMITATION": "1-x"}, "--partition-limitation: must list partitions"),
+        ([], {"LAGSCALE_SCALER_PARTITION_LIMITATION": "1-x"}, "got '1-x'"),  # the older name still works
+        ([], {"LAGSCALE_LIMIT_TO_PARTITIONS_WITH_LAG": "true",
+              "LAGSCALE_ENSURE_EVEN_DISTRIBUTION_OF_PARTITIONS": "1"},
+         "--ensure-even-distribution-of-partitions: cannot be combined with --limit-to-partitions-with-lag"),
+        (["--initial-cooldown-period", "-1"], {}, "--initial-cooldown-period: must be at least 0, got -1"),
+        (["--fallback-replicas", "3"], {}, "--fallback-failure-threshold: goes with --fallback-replicas"),
+        ([], {"LAGSCALE_FALLBACK_FAILURE_THRESHOLD": "-1", "LAGSCALE_FALLBACK_REPLICAS": "2"},
+         "--fallback-failure-threshold: must be at least 0, got -1"),
     ],
 )  # fmt: skip
 def test_trigger_and_scaled_object_flags_are_judged_by_keda(

@@ -6,9 +6,9 @@ from test_loop import START, Harness
 
 from scaler.keda.executor import Fallback
 from scaler.keda.pause import Pause
+from scaler.loop.decision import Decision, PartitionLagSample
 from scaler.loop.metrics import ScalerMetrics
 from scaler.loop.replicas import DryRunTarget
-from scaler.loop.scaling_loop import Decision, PartitionLagSample
 
 
 def test_direct_jumps_to_proportional_replicas_at_once() -> None:

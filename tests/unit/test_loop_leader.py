@@ -37,24 +37,24 @@ class FakeElector:
 def test_standby_reads_but_does_not_write(caplog: pytest.LogCaptureFixture) -> None:
     inner, elector = DryRunTarget(2), FakeElector()
     gated = LeaderGatedTarget(inner, elector, now=lambda: T0)
-    with caplog.at_level("INFO", logger="scaler.targets.leader"):
+    with caplog.at_level("INFO", logger="scaler.leader"):
         gated.set_replicas(5)
     assert gated.current_replicas() == 2
     assert inner.history == []
-    assert [r.getMessage() for r in caplog.records if r.name == "scaler.targets.leader"] == ["standby_skip"]
+    assert [r.getMessage() for r in caplog.records if r.name == "scaler.leader"] == ["standby_skip"]
 
 
 def test_leader_writes_and_transitions_are_logged(caplog: pytest.LogCaptureFixture) -> None:
     inner, elector = DryRunTarget(0), FakeElector()
     gated = LeaderGatedTarget(inner, elector, now=lambda: T0)
     elector.leading = True
-    with caplog.at_level("INFO", logger="scaler.targets.leader"):
+    with caplog.at_level("INFO", logger="scaler.leader"):
         assert gated.renew_once()
         gated.set_replicas(3)
         elector.fail_with = TargetError("cannot reach the Kubernetes API server", retriable=True)
         assert not gated.renew_once()
     assert inner.history == [3]
-    leader_events = [r.getMessage() for r in caplog.records if r.name == "scaler.targets.leader"]
+    leader_events = [r.getMessage() for r in caplog.records if r.name == "scaler.leader"]
     assert leader_events == ["leader_acquired", "lease_error", "leader_lost"]
 
 

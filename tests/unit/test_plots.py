@@ -8,19 +8,22 @@ from xml.etree import ElementTree
 
 import pytest
 
-from lagscale.plots.html import nice_ticks
-from lagscale.plots.png import PlotError, write_html, write_png
+from kafkakit.errors import ConfigError
+from lagscale.plots.html import nice_ticks, write_html
+from lagscale.plots.png import write_png
 from lagscale.simulate.load import parse_load
-from lagscale.simulate.simulation import Scenario, run, simulated_trigger
+from lagscale.simulate.settings import simulated_trigger
+from lagscale.simulate.simulation import Scenario, run
 from lagscale.timeline import Timeline
+from scaler.loop.config import ScalingConfig
+from scaler.loop.decision import Mode
 
 
-def simulated(mode: str = "keda") -> Timeline:
+def simulated(mode: Mode = "keda") -> Timeline:
     scenario = Scenario(
         load=parse_load("bursts:2000@400"),
-        trigger=simulated_trigger({"lagThreshold": "10"}),
+        config=ScalingConfig(simulated_trigger({"lagThreshold": "10"}), mode=mode),
         duration=400,
-        mode=mode,
         label=mode,
     )
     return run(scenario).timeline
@@ -66,17 +69,24 @@ def test_html_escapes_labels(tmp_path: Path) -> None:
 def test_unwritable_path_is_a_plot_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(PlotError, match="is not a directory"):
+    with pytest.raises(ConfigError, match="is not a directory"):
         write_html([simulated()], blocker / "run.html")
-    with pytest.raises(PlotError, match="is not a directory"):
+    with pytest.raises(ConfigError, match="is not a directory"):
         write_png([simulated()], blocker / "run.png")
 
 
 def test_a_missing_directory_is_an_error_not_created(tmp_path: Path) -> None:
     for write in (write_png, write_html):
-        with pytest.raises(PlotError, match="does not exist; create it first"):
-            write([simulated()], tmp_path / "missing" / "run.out")
+        with pytest.raises(ConfigError, match="does not exist; create it first"):
+            write([simulated()], tmp_path / "missing" / "run.png")
     assert not (tmp_path / "missing").exists()
+
+
+def test_an_image_is_named_for_its_format(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"--plot: cannot draw .*x.txt'?: name it \*.png"):
+        write_png([simulated()], tmp_path / "x.txt")
+    assert not (tmp_path / "x.txt").exists()
+    assert write_png([simulated()], tmp_path / "x.svg").read_text().lstrip().startswith("<?xml")
 
 
 def test_nice_ticks_are_round_and_cover_the_range() -> None:

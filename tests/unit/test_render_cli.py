@@ -9,8 +9,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from lagscale.render import cli as render_cli
 from lagscale.cli import main
+from lagscale.render import cli as render_cli
 
 SECRET_KEY = "zzTopSecretKeyValue0="
 CONNECTION_STRING = (
@@ -91,8 +91,33 @@ def test_bad_values_exit_2_with_every_problem_and_write_nothing(tmp_path: Path) 
     )
     assert code == 2
     assert out == ""
-    assert "keda.lagThreshold: 0 must be > 0" in err
-    assert "keda.minReplicaCount (20) > keda.maxReplicaCount (10)" in err
+    assert err.count("\n") == 1  # one line
+    assert "keda.lagThreshold: must be greater than 0, got 0" in err
+    assert "keda.minReplicaCount: (20) must not exceed keda.maxReplicaCount (10)" in err
+    assert not out_dir.exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        # each once wrote a manifest the API server or KEDA rejects, with exit 0 (or a traceback)
+        ("keda.idleReplicaCount=abc", "keda.idleReplicaCount: expected an integer or null, got a string"),
+        ("keda.idleReplicaCount=1.5", "keda.idleReplicaCount: expected an integer or null, got a number"),
+        ("consumer.resources={limits: 5}", "consumer.resources.limits: expected a mapping of resource name"),
+    ],
+)
+def test_values_kubernetes_or_keda_would_reject_write_nothing(
+    tmp_path: Path, setting: str, expected: str
+) -> None:
+    out_dir = tmp_path / "out"
+    code, out, err = run(
+        "--profile", "kafka", "-o", str(out_dir), "--set", "keda.minReplicaCount=2", "--set", setting
+    )
+    assert (code, out) == (2, "")
+    assert err.startswith("error: "), err
+    assert err.count("\n") == 1, err
+    assert expected in err
+    assert "Traceback" not in err
     assert not out_dir.exists()
 
 

@@ -6,15 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from lagscale.render.values import ValuesError, load_defaults, merge_values
+from kafkakit.errors import ConfigError
+from lagscale.render.values import load_defaults, merge_values
 
 CONNECTION_STRING = "Endpoint=sb://env-ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=v=="
 
 
 def problems(profile: str, *overrides: str) -> list[str]:
-    with pytest.raises(ValuesError) as caught:
+    with pytest.raises(ConfigError) as caught:
         merge_values(profile, overrides=overrides, environ={})
-    return caught.value.problems
+    return [str(problem) for problem in caught.value.problems]
 
 
 def test_set_is_yaml_typed() -> None:
@@ -86,9 +87,11 @@ def test_wrong_types_are_reported() -> None:
 def test_secret_values_are_never_echoed_in_errors(tmp_path: Path) -> None:
     values_file = tmp_path / "values.yaml"
     values_file.write_text("eventhubs:\n  connectionString: [s3cretKey]\n")
-    with pytest.raises(ValuesError) as caught:
+    with pytest.raises(ConfigError) as caught:
         merge_values("eventhubs", value_files=[values_file], environ={})
-    assert caught.value.problems == ["eventhubs.connectionString: expected a string, got a list"]
+    assert [str(problem) for problem in caught.value.problems] == [
+        "eventhubs.connectionString: expected a string, got a list"
+    ]
     malformed = problems(
         "eventhubs",
         "eventhubs.connectionString=Endpoint=sb://x.servicebus.windows.net/;SharedAccessKey=s3cretKey",
@@ -113,38 +116,58 @@ def test_every_problem_is_listed_at_once() -> None:
         (
             "kafka",
             ["keda.minReplicaCount=5", "keda.maxReplicaCount=3"],
-            "keda.minReplicaCount (5) > keda.maxReplicaCount (3)",
+            "keda.minReplicaCount: (5) must not exceed keda.maxReplicaCount (3)",
         ),
-        ("kafka", ["keda.lagThreshold=0"], "keda.lagThreshold: 0 must be > 0"),
-        ("kafka", ["keda.lagThreshold=-3"], "keda.lagThreshold: -3 must be > 0"),
-        ("kafka", ["keda.activationLagThreshold=-1"], "keda.activationLagThreshold: -1 must be >= 0"),
+        # The keda section is judged by KEDA's own rules, each named by its values key.
+        ("kafka", ["keda.lagThreshold=0"], "keda.lagThreshold: must be greater than 0, got 0"),
+        ("kafka", ["keda.lagThreshold=-3"], "keda.lagThreshold: must be greater than 0, got -3"),
         (
             "kafka",
-            ["keda.idleReplicaCount=0"],
-            "keda.idleReplicaCount (0) must be less than keda.minReplicaCount (0)",
+            ["keda.activationLagThreshold=-1"],
+            "keda.activationLagThreshold: must be 0 or more, got -1",
+        ),
+        (
+            "kafka",
+            ["keda.minReplicaCount=1", "keda.idleReplicaCount=1"],
+            "keda.idleReplicaCount: (1) must be less than keda.minReplicaCount (1)",
         ),
         (
             "kafka",
             ["keda.minReplicaCount=2", "keda.idleReplicaCount=2"],
-            "keda.idleReplicaCount (2) must be less",
+            "keda.idleReplicaCount: (2) must be less",
         ),
-        ("kafka", ["keda.maxReplicaCount=0"], "keda.maxReplicaCount: 0 must be >= 1"),
-        ("kafka", ["keda.pollingInterval=0"], "keda.pollingInterval: 0 must be >= 1"),
+        (
+            "kafka",
+            ["keda.idleReplicaCount=abc"],
+            "keda.idleReplicaCount: expected an integer or null, got a string",
+        ),
+        (
+            "kafka",
+            ["keda.minReplicaCount=2", "keda.idleReplicaCount=1.5"],
+            "expected an integer or null, got a number",
+        ),
+        ("kafka", ["keda.maxReplicaCount=0"], "keda.maxReplicaCount: must be at least 1, got 0"),
+        ("kafka", ["keda.pollingInterval=0"], "keda.pollingInterval: must be at least 1, got 0"),
         (
             "kafka",
             ["keda.offsetResetPolicy=newest"],
-            "keda.offsetResetPolicy: 'newest' must be one of latest, earliest",
+            "keda.offsetResetPolicy: must be one of latest, earliest, got 'newest'",
         ),
         (
             "kafka",
             ["keda.allowIdleConsumers=true", "keda.limitToPartitionsWithLag=true"],
-            "keda.allowIdleConsumers and keda.limitToPartitionsWithLag cannot both be true",
+            "keda.limitToPartitionsWithLag: cannot be combined with keda.allowIdleConsumers",
         ),
-        ("kafka", ["keda.fallback.replicas=-1"], "keda.fallback.replicas: -1 must be >= 0"),
+        ("kafka", ["keda.fallback.replicas=-1"], "keda.fallback.replicas: must be at least 0, got -1"),
         (
             "kafka",
             ["keda.advanced.horizontalPodAutoscalerConfig.behavior={scaleSideways: {}}"],
-            "behavior.scaleSideways: unknown",
+            "keda.advanced.horizontalPodAutoscalerConfig.behavior: has unknown field(s) scaleSideways",
+        ),
+        (
+            "kafka",
+            ["keda.advanced.horizontalPodAutoscalerConfig.behavior={scaleDown: {policies: []}}"],
+            "behavior.scaleDown.policies: must be a non-empty list of policies",
         ),
         ("kafka", ["namespace=Bad_NS"], "namespace: 'Bad_NS' must be a DNS label"),
         ("kafka", ["topic="], "topic: must not be empty"),
@@ -156,6 +179,16 @@ def test_every_problem_is_listed_at_once() -> None:
             "consumer.image.pullPolicy: 'Sometimes' must be one of",
         ),
         ("kafka", ["consumer.resources={limit: {cpu: 1}}"], "consumer.resources.limit: unknown"),
+        (
+            "kafka",
+            ["consumer.resources={limits: 5}"],
+            "consumer.resources.limits: expected a mapping of resource",
+        ),
+        (
+            "kafka",
+            ["consumer.resources={limits: {cpu: lots}}"],
+            "consumer.resources.limits.cpu: 'lots' is not a",
+        ),
         ("kafka", ["producer.count=0"], "producer.count: 0 must be >= 1"),
         (
             "kafka",
@@ -201,16 +234,16 @@ def test_each_rule_reports_what_to_change(profile: str, overrides: list[str], ex
 
 
 def test_set_syntax_error_says_the_expected_form() -> None:
-    with pytest.raises(ValuesError, match=r"expected key.sub=value"):
+    with pytest.raises(ConfigError, match=r"expected key.sub=value"):
         merge_values("kafka", overrides=["keda.lagThreshold"], environ={})
 
 
 def test_unreadable_values_file_is_a_values_error(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("keda: [unclosed\n")
-    with pytest.raises(ValuesError, match="not valid YAML"):
+    with pytest.raises(ConfigError, match="not valid YAML"):
         merge_values("kafka", value_files=[broken], environ={})
-    with pytest.raises(ValuesError, match="cannot read it"):
+    with pytest.raises(ConfigError, match="cannot read it"):
         merge_values("kafka", value_files=[tmp_path / "missing.yaml"], environ={})
 
 

@@ -87,13 +87,16 @@ def test_plot_and_html_are_written(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--min-replica-count", "5", "--max-replica-count", "2"], "MinReplicaCount=5 must be less than"),
-        (["--partitions", "0"], "--partitions must be at least 1"),
+        (
+            ["--min-replica-count", "5", "--max-replica-count", "2"],
+            "--min-replica-count: (5) must not exceed",
+        ),
+        (["--partitions", "0"], "Invalid value for '--partitions': 0 is not in the range x>=1"),
         (["--load", "constant:-5"], "RATE must be a finite number >= 0"),
         (["--load", "sine:5"], "unknown load 'sine:5'"),
         (["--load-csv", "/nonexistent/load.csv"], "cannot read load CSV"),
         (["--fixes", "faster"], "unknown fix 'faster'"),
-        (["--lag-threshold", "0"], "lagThreshold"),
+        (["--lag-threshold", "0"], "--lag-threshold: must be greater than 0, got 0"),
         (["--metadata", "allowIdleConsumers"], "write KEY=VALUE"),
     ],
 )
@@ -111,16 +114,15 @@ def test_unreadable_config_is_a_clear_error(tmp_path: Path) -> None:
     config.write_text("kind: Deployment\n")
     code, output = simulate("--config", str(config))
     assert code == 2
-    assert "kind must be ScaledObject" in output
+    assert "so.yaml: expected exactly one ScaledObject, found 0" in output
 
 
 @pytest.mark.parametrize("bad", ["--plot", "--html"])
 def test_a_plot_into_a_missing_directory_fails_before_any_output(tmp_path: Path, bad: str) -> None:
     good = "--html" if bad == "--plot" else "--plot"
-    good_path = tmp_path / "fine.out"
-    result = CliRunner().invoke(
-        main, ["simulate", "--compare", bad, str(tmp_path / "missing" / "run.out"), good, str(good_path)]
-    )
+    good_path = tmp_path / ("fine.html" if good == "--html" else "fine.png")
+    missing = tmp_path / "missing" / ("run.png" if bad == "--plot" else "run.html")
+    result = CliRunner().invoke(main, ["simulate", "--compare", bad, str(missing), good, str(good_path)])
     assert result.exit_code == 2
     assert result.stdout == ""  # no table
     assert "does not exist; create it first" in result.stderr

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lagscale.simulate.load import LoadProfileError, load_csv, parse_load
+from kafkakit.errors import ConfigError
+from lagscale.simulate.load import load_csv, parse_load
 
 
 def test_constant_rate_writes_the_rate_every_second() -> None:
@@ -60,14 +61,14 @@ def test_csv_with_second_rate_pairs_fills_gaps_with_zero(tmp_path: Path) -> None
     ],
 )
 def test_bad_load_text_says_what_to_change(text: str, message: str) -> None:
-    with pytest.raises(LoadProfileError, match=message):
+    with pytest.raises(ConfigError, match=message):
         parse_load(text)
 
 
 def test_unreadable_csv_is_one_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(LoadProfileError, match="cannot read load CSV"):
+    with pytest.raises(ConfigError, match="cannot read load CSV"):
         load_csv(tmp_path / "missing.csv")
     bad = tmp_path / "bad.csv"
     bad.write_text("1\n2\nlots\n")
-    with pytest.raises(LoadProfileError, match="must be a number"):
+    with pytest.raises(ConfigError, match="must be a number"):
         load_csv(bad)

@@ -1,0 +1,200 @@
+"""The scaling options, declared once for every command that has them (`lag`, `scale`, `simulate`,
+`demo`), and the names they give KEDA's settings: a problem KEDA's rules find with `lagThreshold`
+is reported as one with `--lag-threshold`.
+
+Trigger flags become KEDA trigger metadata *text* (scaler.cli.settings), so KEDA's own parser
+judges them once; ScaledObject flags become a ScaledObjectSpec, checked by its own rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kafkakit.cli_options import GROUP, TOPIC, Decorator, Flag, options, seconds
+from kafkakit.errors import ConfigError
+from scaler.keda.fixes import FIX_NAMES, Fixes, parse_fixes
+from scaler.loop.decision import MODES
+
+
+@dataclass(frozen=True)
+class KedaFlag:
+    """A flag that stands for one KEDA setting (a trigger metadata key or a ScaledObject field)."""
+
+    key: str
+    flag: Flag
+
+    @property
+    def name(self) -> str:
+        return str(self.flag.param_decls[0])
+
+
+def _trigger_flag(key: str, flag: str, help: str, *aliases: str, **attrs: Any) -> KedaFlag:
+    return KedaFlag(key, Flag(flag, aliases=aliases, default=None, help=help, **attrs))
+
+
+def _boolean_flag(key: str, flag: str, help: str, *aliases: str) -> KedaFlag:
+    return KedaFlag(key, Flag(flag, aliases=aliases, is_flag=True, default=False, help=help))
+
+
+TRIGGER_FLAGS = (
+    _trigger_flag(
+        "lagThreshold", "--lag-threshold", "lagThreshold: target lag per replica (KEDA default 10).", type=int
+    ),
+    _trigger_flag(
+        "activationLagThreshold",
+        "--activation-lag-threshold",
+        "activationLagThreshold: lag above which 0 -> 1 (default 0).",
+        type=int,
+    ),
+    _trigger_flag(
+        "offsetResetPolicy", "--offset-reset-policy", "offsetResetPolicy: latest (default) or earliest."
+    ),
+    _trigger_flag("partitionLimitation", "--partition-limitation", "partitionLimitation, e.g. 0,2,4-7."),
+    _boolean_flag("allowIdleConsumers", "--allow-idle-consumers", "allowIdleConsumers=true."),
+    _boolean_flag(
+        "excludePersistentLag",
+        "--exclude-persistent-lag",
+        "excludePersistentLag=true (it compares successive evaluations).",
+    ),
+    _boolean_flag(
+        "scaleToZeroOnInvalidOffset", "--scale-to-zero-on-invalid-offset", "scaleToZeroOnInvalidOffset=true."
+    ),
+    _boolean_flag(
+        "limitToPartitionsWithLag", "--limit-to-partitions-with-lag", "limitToPartitionsWithLag=true."
+    ),
+    _boolean_flag(
+        "ensureEvenDistributionOfPartitions",
+        "--ensure-even-distribution-of-partitions",
+        "ensureEvenDistributionOfPartitions=true.",
+        "--ensure-even-distribution",
+    ),
+)
+
+
+def _spec_flag(key: str, flag: str, help: str, *aliases: str) -> KedaFlag:
+    return KedaFlag(key, Flag(flag, aliases=aliases, type=int, default=None, help=help))
+
+
+SPEC_FLAGS = (
+    _spec_flag("pollingInterval", "--polling-interval", "pollingInterval seconds (KEDA default 30)."),
+    _spec_flag("cooldownPeriod", "--cooldown-period", "cooldownPeriod seconds (KEDA default 300)."),
+    _spec_flag(
+        "initialCooldownPeriod", "--initial-cooldown-period", "initialCooldownPeriod seconds (default 0)."
+    ),
+    _spec_flag(
+        "minReplicaCount",
+        "--min-replica-count",
+        "minReplicaCount (default 0; the HPA's minimum is then 1).",
+        "--min-replicas",
+    ),
+    _spec_flag("maxReplicaCount", "--max-replica-count", "maxReplicaCount (default 100).", "--max-replicas"),
+    _spec_flag(
+        "idleReplicaCount",
+        "--idle-replica-count",
+        "idleReplicaCount (default unset; needs --min-replica-count, as in KEDA).",
+        "--idle-replicas",
+    ),
+    _spec_flag(
+        "fallback.failureThreshold",
+        "--fallback-failure-threshold",
+        "fallback.failureThreshold (with --fallback-replicas).",
+    ),
+    _spec_flag(
+        "fallback.replicas", "--fallback-replicas", "fallback.replicas (with --fallback-failure-threshold)."
+    ),
+)
+REPLICA_BOUNDS = tuple(flag for flag in SPEC_FLAGS if flag.key in ("minReplicaCount", "maxReplicaCount"))
+
+
+def keda_flag(key: str) -> Flag:
+    """The flag of one KEDA setting, e.g. keda_flag("lagThreshold")(default=10) for a command with
+    its own default."""
+    return next(flag.flag for flag in (*TRIGGER_FLAGS, *SPEC_FLAGS) if flag.key == key)
+
+
+# The other scaling settings every scaling command shares.
+MODE = Flag(
+    "--mode",
+    type=click.Choice(MODES),
+    default="keda",
+    show_default=True,
+    help="keda: KEDA + HPA timing exactly; direct: ceil(metric/lagThreshold) at every poll.",
+)
+FIXES = Flag(
+    "--fixes",
+    "fixes_text",
+    default="",
+    help=f"Opt-in KEDA quirk fixes: comma list of {', '.join(FIX_NAMES)}, or 'all'.",
+)
+TIMEOUT = Flag(
+    "--timeout", type=seconds(0.5), default=10.0, show_default=True, help="Broker timeout, seconds."
+)
+JSON = Flag("--json", "as_json", is_flag=True, help="Machine output (JSON).")
+CURRENT_REPLICAS = Flag(
+    "--current-replicas", type=click.IntRange(min=0), help="Replicas the workload runs now."
+)
+CONFIG = Flag(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A KEDA ScaledObject YAML (may also hold its TriggerAuthentication and Secret), "
+    "instead of the connection, trigger and ScaledObject flags.",
+)
+TRIGGER_AUTH = Flag(
+    "--trigger-auth",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    help="TriggerAuthentication YAML file (repeatable; with --config).",
+)
+SECRET = Flag(
+    "--secret",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    help="Kubernetes Secret YAML file, data base64 or stringData (repeatable; with --config).",
+)
+
+
+def trigger_options() -> Decorator[Any]:
+    """--group and --topic (the tutorial's variables work too), then the trigger flags."""
+    return options(
+        GROUP(default="", help="consumerGroup."),
+        TOPIC(default="", help="topic; empty = every topic the group committed."),
+        *(flag.flag() for flag in TRIGGER_FLAGS),
+    )
+
+
+def scaled_object_options(flags: tuple[KedaFlag, ...] = SPEC_FLAGS) -> Decorator[Any]:
+    """ScaledObject fields as flags; unset ones keep KEDA's defaults."""
+    return options(*(flag.flag() for flag in flags))
+
+
+def config_file_options() -> Decorator[Any]:
+    """--config and its --trigger-auth and --secret files."""
+    return options(CONFIG(), TRIGGER_AUTH(), SECRET())
+
+
+# How KEDA's names read on the command line: the flag the user writes for each setting.
+FLAG_OF = {
+    "bootstrapServers": "--bootstrap",
+    "consumerGroup": "--group",
+    "topic": "--topic",
+    "fixes": "--fixes",
+    **{flag.key: flag.name for flag in (*TRIGGER_FLAGS, *SPEC_FLAGS)},
+}
+
+
+def as_flag(name: str) -> str:
+    """The flag for a KEDA setting, or the setting's own name when no flag stands for it."""
+    return FLAG_OF.get(name, name)
+
+
+def fixes_from(text: str) -> Fixes:
+    """The --fixes value, parsed (a problem names --fixes)."""
+    try:
+        return parse_fixes(text)
+    except ConfigError as error:
+        raise error.renamed(as_flag) from None
