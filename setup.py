@@ -1,9 +1,12 @@
-"""Build hook (everything else is in pyproject.toml): generate the external scaler's gRPC code,
-`scaler.grpc.gen`, while building, so wheels and `pip install .` carry it although it is not committed."""
+"""Build hook (everything else is in pyproject.toml): while building, generate the external
+scaler's gRPC code (`scaler.grpc.gen`), and copy the local broker's script (scripts/kafka, its
+lib.sh and pom) into `lagscale/demo/broker/`, so a wheel carries both: `lagscale demo` can then
+start a broker outside the checkout. Neither is committed twice."""
 
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from pathlib import Path
 from types import ModuleType
 
@@ -11,6 +14,8 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
+# scripts/kafka sources lib.sh and reads the pom from its own directory.
+BROKER_FILES = ("kafka", "lib.sh", "kafka-broker.pom.xml")
 
 
 def _proto_generator() -> ModuleType:
@@ -35,6 +40,14 @@ class BuildPyWithProto(build_py):
         except generator.ProtoGenerationError:
             if not (output / generator.GENERATED_PACKAGE / "externalscaler_pb2.py").exists():
                 raise
+        if not self.editable_mode:  # an editable install runs scripts/kafka of the checkout itself
+            _copy_broker_script(output / "lagscale" / "demo" / "broker")
+
+
+def _copy_broker_script(target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in BROKER_FILES:
+        shutil.copy2(ROOT / "scripts" / name, target / name)
 
 
 setup(cmdclass={"build_py": BuildPyWithProto})

@@ -133,14 +133,30 @@ def _sort(documents: _Documents, path: Path) -> None:
         # Other kinds (the Deployment, a Namespace) often share the file: not ours to read.
 
 
-def _read_yaml(path: Path) -> list[Mapping[str, Any]]:
+def read_yaml(path: Path, name: str = "") -> list[Any]:
+    """Every document of a YAML file; ConfigError naming `name` (default: the path) when the
+    file cannot be read, is not text, or is not YAML (with the line and column)."""
+    where = name or str(path)
     try:
-        loaded = list(yaml.safe_load_all(path.read_text()))
+        documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
     except OSError as error:
-        raise _file_error(path, f"cannot read it ({error.strerror})") from None
+        raise ConfigError(Problem(where, f"cannot read it ({error.strerror})")) from None
+    except UnicodeDecodeError:
+        raise ConfigError(Problem(where, "is not a text file: give a YAML file")) from None
     except yaml.YAMLError as error:
-        raise _file_error(path, f"is not valid YAML: {' '.join(str(error).split())}") from None
-    documents = [doc for doc in loaded if doc is not None]
+        raise ConfigError(Problem(where, f"is not valid YAML: {_yaml_problem(error)}")) from None
+    return [document for document in documents if document is not None]
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"{error.problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(error).split())
+
+
+def _read_yaml(path: Path) -> list[Mapping[str, Any]]:
+    documents = read_yaml(path)
     for number, document in enumerate(documents, start=1):
         if not isinstance(document, Mapping):
             raise _file_error(path, f"document {number} is not a mapping (a Kubernetes object)")

@@ -3,7 +3,8 @@
     python3 image_requirements.py pyproject.toml confluent-kafka click > requirements.txt
 
 Each image installs only what its app imports. A name that is not a dependency (main or extra) is
-an error, so an image never silently installs less than its app needs.
+an error, so an image never silently installs less than its app needs. Without names, every main
+dependency is printed (what scripts/setup puts in the wheelhouse for the wheel test).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ def pinned(pyproject: str, names: list[str]) -> list[str]:
         re.split(r"[=<>!~ \[;]", line, maxsplit=1)[0].lower(): line
         for line in project["dependencies"] + extras
     }
+    if not names:
+        return list(project["dependencies"])
     missing = [name for name in names if name.lower() not in by_name]
     if missing:
         raise SystemExit(f"not a dependency in {pyproject}: {', '.join(missing)}")

@@ -214,7 +214,8 @@ def _start(settings: DemoSettings, config: ScalingConfig, log_dir: Path) -> _Run
         wait_for_leaders(admin, topic, settings.partitions)
     except BrokerError as error:
         raise BrokerError(
-            f"{error}; the local broker starts with scripts/kafka up", retriable=False
+            f"{error}: check --bootstrap (without it the demo uses, and if need be starts, the local broker)",
+            retriable=False,
         ) from None
     consumer_args = [
         "--topic", topic, "--group", group, "--bootstrap", settings.bootstrap,

@@ -172,9 +172,9 @@ def scaler_args(values: Values) -> list[str]:
         "--offset-reset-policy": keda["offsetResetPolicy"],
         "--polling-interval": keda["pollingInterval"],
         "--cooldown-period": keda["cooldownPeriod"],
-        "--min-replicas": keda["minReplicaCount"],
-        "--max-replicas": keda["maxReplicaCount"],
-        "--idle-replicas": keda["idleReplicaCount"],
+        "--min-replica-count": keda["minReplicaCount"],
+        "--max-replica-count": keda["maxReplicaCount"],
+        "--idle-replica-count": keda["idleReplicaCount"],
         "--metrics-port": scaler["metricsPort"],
         "--metrics-host": "0.0.0.0",  # noqa: S104 - in a pod, so the kubelet's probes reach it
     }

@@ -22,6 +22,7 @@ import yaml
 from kafkakit import envvars
 from kafkakit.errors import ConfigError, Problem
 from lagscale.render.rules import check_rules
+from scaler.scaledobject_files import read_yaml
 
 PROFILES = ("eventhubs", "kafka")
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -81,16 +82,12 @@ def load_defaults(profile: str) -> dict[str, Any]:
 
 def _load_mapping(path: Path) -> dict[str, Any]:
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise values_error([f"--values {path}: cannot read it ({error.strerror})"]) from None
-    except yaml.YAMLError as error:
-        raise values_error([f"--values {path}: not valid YAML ({error})"]) from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise values_error([f"--values {path}: the top level must be a mapping of keys"])
-    return loaded
+        documents = read_yaml(path, f"--values {path}")
+    except ConfigError as error:
+        raise values_error(str(problem) for problem in error.problems) from None
+    if len(documents) > 1 or (documents and not isinstance(documents[0], dict)):
+        raise values_error([f"--values {path}: must be one mapping of keys"])
+    return documents[0] if documents else {}
 
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
@@ -241,10 +238,10 @@ def _unknown_key(path: str, expected: Mapping[str, Any]) -> str:
         return f"{path}: expected a mapping of keys, got a single value; set {path}.<key>=... instead"
     candidates = [*expected, *sections]
     nearest = difflib.get_close_matches(path, candidates, n=1, cutoff=0.5)
-    hint = (
-        f"; did you mean {nearest[0]}?" if nearest else "; see `lagscale render --help` for the values files"
-    )
-    return f"{path}: unknown key{hint}"
+    if nearest:
+        return f"{path}: unknown key; did you mean {nearest[0]}?"
+    top = sorted({key.split(".", 1)[0] for key in expected})
+    return f"{path}: unknown key; the top-level keys are {', '.join(top)}"
 
 
 def _parents(path: str) -> list[str]:

@@ -132,7 +132,9 @@ def settings_from_options(
         bootstrap = profile.bootstrap if profile is not None else ""
         scaling = config_from_options(bootstrap, options, mode=mode, fixes=fixes)
     except ConfigError as error:
-        problems.extend(error.problems)
+        # A bad connection is already reported above, in the words of the connection options.
+        said = profile is None
+        problems.extend(p for p in error.problems if not (said and p.field == "--bootstrap"))
     if problems or profile is None:
         raise ConfigError(problems, title="invalid settings")
     trigger = scaling.trigger

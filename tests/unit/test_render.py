@@ -234,8 +234,8 @@ def test_standalone_scaler_gets_the_keda_settings_as_flags() -> None:
     assert container["args"][0] == "scale"
     assert flags["--target"] == "kubernetes"
     assert flags["--name"] == "lagscale-consumer"
-    assert (flags["--lag-threshold"], flags["--max-replicas"]) == ("42", "7")
-    assert "--idle-replicas" not in flags
+    assert (flags["--lag-threshold"], flags["--max-replica-count"]) == ("42", "7")
+    assert "--idle-replica-count" not in flags
     assert env_of(container)["KAFKA_EVENTHUB_CONSUMER_GROUP"] == "lagscale-consumers"
 
 
