@@ -8,7 +8,7 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import IO, Any
 
 import click
 from rich.console import Console
@@ -99,13 +99,11 @@ def demo(**options: Any) -> None:
     settings = _settings(options)
     config = settings.scaling_config()  # every setting checked before looking for a broker
     require_matplotlib()  # the timeline plots are written at the end: fail now, not after the run
-    out_dir: Path = settings.out_dir
-    log_path = out_dir / "logs" / "demo.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path = settings.out_dir / "logs" / "demo.log"
     console = Console()
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with _broker(options) as bootstrap, log_path.open("a", encoding="utf-8") as log_file:
+        with _broker(options) as bootstrap, _log_file(log_path) as log_file:
             configure_logging(stream=log_file)  # decisions are shown by the view; details go to the file
             settings = dataclasses.replace(settings, bootstrap=bootstrap)
             result = _run(settings, config, options["no_live"], console)
@@ -131,6 +129,14 @@ def _broker(options: dict[str, Any]) -> Iterator[str]:
         return
     with local_broker(start=options["start_broker"], notify=lambda line: click.echo(line, err=True)) as found:
         yield found
+
+
+@contextlib.contextmanager
+def _log_file(path: Path) -> Iterator[IO[str]]:
+    """The demo's log, made only once there is a broker to run against."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as log:
+        yield log
 
 
 def _settings(options: dict[str, Any]) -> DemoSettings:
