@@ -3,6 +3,8 @@
 * `ConfigError`: settings a person gave (flags, environment variables, YAML, values) cannot be
   used. It lists every `Problem`, each naming its setting.
 * `BrokerError`: the Kafka cluster cannot be used as configured, or stopped answering.
+* `SetupError`: this machine lacks something a command needs (a free port, matplotlib, java and
+  mvn to start a local broker).
 (`kafkakit.events.InvalidEventError`, an event that is not valid, is the event schema's own.)
 
 All derive from `LagscaleError`; the command line prints one as a single `error: ...` line and
@@ -79,3 +81,7 @@ class BrokerError(LagscaleError):
     def __init__(self, message: str, *, retriable: bool = True) -> None:
         super().__init__(message)
         self.retriable = retriable
+
+
+class SetupError(LagscaleError):
+    """Something to install, free or start first; the message says what, and how."""

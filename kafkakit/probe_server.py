@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from kafkakit.errors import ConfigError, Problem
+from kafkakit.errors import SetupError
 
 HealthCheck = Callable[[], tuple[bool, str]]  # (healthy, reason shown in the reply)
 MetricsText = Callable[[], bytes]  # the Prometheus exposition text
@@ -69,4 +69,4 @@ def start_probe_server(host: str, port: int, health: HealthCheck, metrics: Metri
         return ProbeServer(host, port, health, metrics)
     except OSError as error:
         message = f"cannot serve on {host}:{port} ({error.strerror}): pick another --metrics-port"
-        raise ConfigError(Problem("--metrics-port", message)) from None
+        raise SetupError(f"--metrics-port: {message}") from None

@@ -15,9 +15,8 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from kafkakit.errors import BrokerError
+from kafkakit.errors import BrokerError, SetupError
 from lagscale.demo.effects import require_listening
-from lagscale.errors import SetupError
 
 _PACKAGE = Path(__file__).resolve().parent
 CHECKOUT_SCRIPT = _PACKAGE.parents[1] / "scripts" / "kafka"

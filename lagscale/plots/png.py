@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lagscale.errors import SetupError
+from kafkakit.errors import SetupError
 from lagscale.plots.files import check_plot_path, write_failed
 from lagscale.plots.html import PALETTE
 from lagscale.timeline import Timeline

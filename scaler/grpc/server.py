@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from kafkakit.errors import ConfigError, Problem
+from kafkakit.errors import ConfigError, Problem, SetupError
 from kafkakit.logs import log_event
 from kafkakit.secrets import register_secret
 from scaler.grpc.scalers import ScalerSettings, logger
@@ -65,7 +65,7 @@ def serve_external_scaler(
     try:
         server, port = start_server(service, address, max_workers=max_workers)
     except OSError as error:
-        raise ConfigError(Problem(listen_flag, str(error))) from None
+        raise SetupError(f"{listen_flag}: {error}") from None
     stop = threading.Event()
     received: list[int] = []
 

@@ -138,18 +138,23 @@ def test_table_says_what_keda_would_do(kafka, make_topic, unique_name) -> None:
         assert expected in " ".join(result.stdout.split()), expected
 
 
-def test_invalid_trigger_lists_every_problem_and_exits_2(kafka) -> None:
-    result = run_lag("--bootstrap", kafka.bootstrap, "--group", "g", "--lag-threshold", "ten",
+def test_invalid_trigger_lists_every_problem_by_flag_and_exits_2(kafka) -> None:
+    result = run_lag("--bootstrap", kafka.bootstrap, "--group", "g", "--lag-threshold", "0",
                      "--offset-reset-policy", "newest")  # fmt: skip
     assert result.exit_code == 2
-    assert 'parameter "offsetResetPolicy" value "newest" must be one of [latest earliest]' in result.output
-    assert 'unable to set param "lagThreshold" value "ten"' in result.output
+    assert result.output == (
+        "error: invalid settings: --offset-reset-policy: must be one of latest, earliest, got 'newest'; "
+        "--lag-threshold: must be greater than 0, got 0\n"
+    )  # the flags the user wrote, not KEDA's Go wording (`unable to set param "lagThreshold" ...`)
+    not_a_number = run_lag("--bootstrap", kafka.bootstrap, "--group", "g", "--lag-threshold", "ten")
+    assert not_a_number.exit_code == 2
+    assert "Invalid value for '--lag-threshold': 'ten' is not a valid integer" in not_a_number.output
 
 
-def test_missing_group_flag_exits_2_naming_the_parameter(kafka) -> None:
+def test_missing_group_flag_exits_2_naming_the_flag(kafka) -> None:
     result = run_lag("--bootstrap", kafka.bootstrap, "--topic", "t")
     assert result.exit_code == 2
-    assert 'missing required parameter "consumerGroup"' in result.output
+    assert result.output == "error: invalid settings: --group: is required\n"
 
 
 def test_missing_topic_is_one_clear_line(kafka, unique_name) -> None:

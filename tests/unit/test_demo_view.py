@@ -10,14 +10,13 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from kafkakit.errors import BrokerError, ConfigError
+from kafkakit.errors import BrokerError, ConfigError, SetupError
 from lagscale.cli import main
 from lagscale.demo import local_broker
 from lagscale.demo.local_broker import bootstrap_from_env_file
 from lagscale.demo.run import DemoSettings
 from lagscale.demo.state import DemoState
 from lagscale.demo.view import LogView, decision_line, render_snapshot
-from lagscale.errors import SetupError
 from scaler.loop.decision import Decision, PartitionLagSample
 
 
