@@ -29,7 +29,6 @@ __all__ = [
     "parse_trigger",
 ]
 
-METRIC_TYPES = ("AverageValue", "Value")
 OFFSET_RESET_POLICIES = ("latest", "earliest")
 SASL_MODES = ("none", "plaintext", "scram_sha256", "scram_sha512", "oauthbearer", "gssapi")
 TLS_MODES = ("enable", "disable")

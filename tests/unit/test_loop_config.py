@@ -302,3 +302,16 @@ def test_creation_timestamp_reaches_the_settings(tmp_path: Path) -> None:
     assert created == datetime(2024, 5, 1, 12, tzinfo=UTC)
     assert created_ago(created, now=datetime(2024, 5, 1, 12, 1, 30, tzinfo=UTC)) == 90
     assert created_ago(None) is None
+
+
+def test_a_kubeconfig_that_is_not_yaml_is_one_line_naming_the_flag(tmp_path: Path) -> None:
+    kubeconfig = _write(tmp_path, "kubeconfig", "not: [yaml")  # once a yaml.parser traceback
+    args = ["--bootstrap", "b:9092", "--group", "g", "--topic", "t", "--target", "kubernetes", "--name", "c"]
+    result = CliRunner().invoke(
+        scale, [*args, "--kubeconfig", str(kubeconfig), "--once"], env=NO_CONNECTION_ENV
+    )
+    assert result.exit_code == 2
+    error = result.output.splitlines()[-1]
+    assert error.startswith(f"error: --kubeconfig: cannot load the Kubernetes config {kubeconfig} (")
+    assert "line 2, column 1" in error  # where the YAML breaks
+    assert "Traceback" not in result.output
