@@ -45,9 +45,14 @@ class BuildPyWithProto(build_py):
 
 
 def _copy_broker_script(target: Path) -> None:
+    """Only from a full tree: the images build from the packages alone and never run the demo
+    (without the script, `lagscale demo` says to pass --bootstrap)."""
+    sources = [ROOT / "scripts" / name for name in BROKER_FILES]
+    if not all(source.is_file() for source in sources):
+        return
     target.mkdir(parents=True, exist_ok=True)
-    for name in BROKER_FILES:
-        shutil.copy2(ROOT / "scripts" / name, target / name)
+    for source in sources:
+        shutil.copy2(source, target / source.name)
 
 
 setup(cmdclass={"build_py": BuildPyWithProto})
