@@ -260,7 +260,7 @@ def test_scaler_image_dry_run_once(
 def test_scaler_image_has_the_grpc_code(built_images: BuiltImages) -> None:
     """The external-scaler mode (`lagscale serve-grpc`) needs the generated, uncommitted gRPC code."""
     code = (
-        "import grpc, scaler.grpc_gen.externalscaler_pb2_grpc as s; print(s.ExternalScalerServicer.__name__)"
+        "import grpc, scaler.grpc.gen.externalscaler_pb2_grpc as s; print(s.ExternalScalerServicer.__name__)"
     )
     result = images("run", "--entrypoint", "python", "scaler", "--", "-c", code)
     assert result.returncode == 0, explain(result)
