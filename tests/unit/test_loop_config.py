@@ -313,5 +313,5 @@ def test_a_kubeconfig_that_is_not_yaml_is_one_line_naming_the_flag(tmp_path: Pat
     assert result.exit_code == 2
     error = result.output.splitlines()[-1]
     assert error.startswith(f"error: --kubeconfig: cannot load the Kubernetes config {kubeconfig} (")
-    assert "line 2, column 1" in error  # where the YAML breaks
+    assert ", line 1, column 11)" in error  # where the YAML breaks
     assert "Traceback" not in result.output
