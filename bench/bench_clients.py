@@ -37,7 +37,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import consumer_throughput  # noqa: E402 - bench modules beside this script
 from bench_evaluation import bootstrap_address  # noqa: E402
-from client_runs import EVENT_BYTES, PARTITIONS, Run, end_offsets, make_topic, timed, update_docs  # noqa: E402
+from client_runs import EVENT_BYTES, PARTITIONS, Run, end_offsets, make_topic, timed  # noqa: E402
+from docs_section import update_docs  # noqa: E402
 
 from kafkakit.events import EventEncoder  # noqa: E402
 

@@ -1,5 +1,5 @@
-"""What bench_clients.py's producer and consumer parts share: timing whole processes, topics
-filled for them, and writing a section of docs/benchmarks.md."""
+"""What bench_clients.py's producer and consumer parts share: timing whole processes and the
+topics they work on."""
 
 from __future__ import annotations
 
@@ -80,16 +80,3 @@ def committed_total(bootstrap: str, group: str, topic: str) -> int:
         return sum(max(0, tp.offset) for tp in committed)
     finally:
         consumer.close()
-
-
-def update_docs(path: Path, name: str, section: str) -> None:
-    """Replace only the section between `<!-- name:start -->` and `<!-- name:end -->`, or append it."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    block = f"{start}\n{section}{end}\n"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        text = head + block + rest.split(end, 1)[1].lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text)
