@@ -23,7 +23,7 @@ from consumer.deadletter import DeadLetterOutcome, DeadLetterSink, preview
 from consumer.health import ASSIGNED, STOPPING, WAITING, ConsumerMetrics, HealthState
 from consumer.retry import DeadLetterRetries
 from consumer.settings import ConsumeSettings, ConsumeSummary
-from kafkakit.events import InvalidEventError, decode_event
+from kafkakit.events import InvalidEventError, check_event
 from kafkakit.logs import log_event
 from kafkakit.secrets import redact
 
@@ -166,17 +166,17 @@ class Worker:
             log_event(logger, "poll_error", logging.WARNING, error=redact(error.str()))
             return _Handled.POLL_ERROR
         try:
-            event = decode_event(message.value())
+            event = check_event(message.value())
         except InvalidEventError as invalid:
             return self._reject(message, str(invalid))
-        where = {"id": event.id, "partition": message.partition(), "offset": message.offset()}
+        where = {"id": event["id"], "partition": message.partition(), "offset": message.offset()}
         if self._settings.process_time:
             if debug:  # the work takes a while: say what is in progress
                 log_event(logger, "processing", logging.DEBUG, **where)
             time.sleep(self._settings.process_time)  # the tutorial's "work"
         self._processed += 1
         if debug:
-            log_event(logger, "processed", logging.DEBUG, sequence=event.sequence, **where)
+            log_event(logger, "processed", logging.DEBUG, sequence=event["sequence"], **where)
         return _Handled.DONE
 
     def _reject(self, message: Message, reason: str) -> _Handled:

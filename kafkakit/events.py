@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -106,26 +106,48 @@ def _padding(extra: int) -> bytes:
 
 def decode_event(data: bytes | None) -> Event:
     """Parse and validate one event; raises InvalidEventError with a short reason."""
-    if data is None:
-        raise InvalidEventError("empty message (no value)")
+    body = check_event(data)
+    padding = body.get("padding", "")
+    return Event(body["id"], body["sequence"], body["time"], body["producer"], str(padding))
+
+
+def check_event(data: bytes | None) -> dict[str, Any]:
+    """Parse and validate one event without building an Event (the consumer's per-event path):
+    the parsed JSON object, or InvalidEventError with a short reason.
+
+    Valid events take the fast path (~0.6 µs for 200 bytes; exact `type` checks, since orjson
+    yields exact ints and strs, and a bool is not a sequence number). Anything else is examined
+    again, field by field, only to say what is wrong."""
     try:
-        body = orjson.loads(data)  # ~0.4 µs for a 200-byte event, json.loads ~1.9 µs
+        body = _loads(data)  # type: ignore[arg-type]  # None fails here, reported below
+        if type(body["sequence"]) is int and type(body["id"]) is str and type(body["producer"]) is str:
+            _parse_time(body["time"])  # TypeError unless a str
+            return body  # type: ignore[no-any-return]
+    except (ValueError, TypeError, KeyError):  # orjson.JSONDecodeError is a ValueError
+        pass
+    raise InvalidEventError(_what_is_wrong(data))
+
+
+_loads = orjson.loads  # ~0.35 µs for a 200-byte event, json.loads ~1.9 µs
+_parse_time = datetime.fromisoformat
+
+
+def _what_is_wrong(data: bytes | None) -> str:
+    """Why `data` is not a valid event (the checks of check_event, one at a time)."""
+    if data is None:
+        return "empty message (no value)"
+    try:
+        body = orjson.loads(data)
     except orjson.JSONDecodeError as error:  # invalid UTF-8 too
-        raise InvalidEventError(f"not JSON: {error}") from None
+        return f"not JSON: {error}"
     if not isinstance(body, dict):
-        raise InvalidEventError(f"expected a JSON object, got {type(body).__name__}")
+        return f"expected a JSON object, got {type(body).__name__}"
     missing = [name for name in _FIELDS if name not in body]
     if missing:
-        raise InvalidEventError(f"missing field(s): {', '.join(missing)}")
-    sequence = body["sequence"]
-    if not isinstance(sequence, int) or isinstance(sequence, bool):
-        raise InvalidEventError("field 'sequence' must be an integer")
+        return f"missing field(s): {', '.join(missing)}"
+    if type(body["sequence"]) is not int:
+        return "field 'sequence' must be an integer"
     for name in ("id", "time", "producer"):
-        if not isinstance(body[name], str):
-            raise InvalidEventError(f"field '{name}' must be a string")
-    try:
-        datetime.fromisoformat(body["time"])
-    except ValueError:
-        raise InvalidEventError("field 'time' is not an ISO-8601 timestamp") from None
-    padding = body.get("padding", "")
-    return Event(body["id"], sequence, body["time"], body["producer"], str(padding))
+        if type(body[name]) is not str:
+            return f"field '{name}' must be a string"
+    return "field 'time' is not an ISO-8601 timestamp"

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kafkakit.events import Event, EventEncoder, InvalidEventError, decode_event, encode_event
+from kafkakit.events import Event, EventEncoder, InvalidEventError, check_event, decode_event, encode_event
 
 
 def test_event_round_trips_with_utc_iso_time():
@@ -36,11 +36,33 @@ def test_size_smaller_than_the_event_leaves_it_unpadded():
         (b'{"id": "a"}', "missing field"),
         (b'{"id": "a", "sequence": "1", "time": "2026-01-01T00:00:00Z", "producer": "p"}', "sequence"),
         (b'{"id": "a", "sequence": 1, "time": "yesterday", "producer": "p"}', "ISO-8601"),
+        (b'"sequence"', "JSON object"),
+        (b"7", "JSON object"),
+        (b'{"id": "a", "sequence": true, "time": "2026-01-01T00:00:00Z", "producer": "p"}', "sequence"),
+        (b'{"id": "a", "sequence": 1.0, "time": "2026-01-01T00:00:00Z", "producer": "p"}', "sequence"),
+        (b'{"id": 1, "sequence": 1, "time": "2026-01-01T00:00:00Z", "producer": "p"}', "'id' must be"),
+        (b'{"id": "a", "sequence": 1, "time": 20260101, "producer": "p"}', "'time' must be a string"),
+        (b'{"id": "a", "sequence": 1, "time": "2026-01-01T00:00:00Z", "producer": null}', "'producer' must"),
+        (b'{"sequence": 1, "time": "2026-01-01T00:00:00Z"}', "missing field\\(s\\): id, producer"),
     ],
 )
 def test_invalid_events_are_rejected_with_a_reason(data, reason):
-    with pytest.raises(InvalidEventError, match=reason):
-        decode_event(data)
+    for decode in (decode_event, check_event):
+        with pytest.raises(InvalidEventError, match=reason):
+            decode(data)
+
+
+def test_check_event_returns_the_fields_and_keeps_unknown_ones():
+    data = b'{"id": "a", "sequence": 3, "time": "2026-01-01", "producer": "p", "padding": 5, "extra": [1]}'
+    assert check_event(data) == {
+        "id": "a",
+        "sequence": 3,
+        "time": "2026-01-01",
+        "producer": "p",
+        "padding": 5,
+        "extra": [1],
+    }
+    assert decode_event(data) == Event("a", 3, "2026-01-01", "p", "5")
 
 
 class StepClock:
