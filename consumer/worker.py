@@ -11,12 +11,12 @@ the session timeout).
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import time
+from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from consumer.commits import CommitTracker, Partition
 from consumer.deadletter import DeadLetterOutcome, DeadLetterSink, preview
@@ -30,12 +30,6 @@ from kafkakit.secrets import redact
 logger = logging.getLogger("consumer")
 
 _MAX_BATCH = 500
-
-
-class _Handled(enum.Enum):
-    DONE = "done"  # processed, dead-lettered or skipped: committable
-    POLL_ERROR = "poll_error"  # not an event: nothing to commit
-    HELD_BACK = "held_back"  # dead letter failed: skip the rest of its partition in this batch
 
 
 def _partitions(partitions: list[TopicPartition]) -> str:
@@ -117,37 +111,45 @@ class Worker:
     def _handle_batch(self, messages: list[Message]) -> None:
         """Handle messages in order; a stop request lets only the event in progress finish.
 
-        Metrics, clock reads and commit bookkeeping happen once per batch: per event they cost
-        more than decoding it when there is no simulated work (--process-time 0)."""
+        This loop is the consumer's cost per event when work is free (--process-time 0): a valid
+        event costs its validation and a few client calls, nothing else. Metrics, clock reads,
+        offsets to commit and the dead-letter retry bookkeeping are updated once per batch."""
         if not messages:
             return
         started = time.monotonic()
         self._first_event_at = self._first_event_at or started
         processed_before, handled_before = self._processed, self._handled
-        # Keyed by the client's (topic, partition) as is: converting them costs per event.
-        done: dict[tuple[str | None, int | None], int | None] = {}  # last committable offset
-        held_back: set[tuple[str | None, int | None]] = set()  # the rest comes again after the retry
-        # Looked up once per batch: per event they cost a tenth of decoding it.
-        stopping, limit = self._stop.is_set, self._settings.max_events
+        # Last committable offset per partition. The worker subscribes to one topic, so the
+        # partition number is the key (a tuple per event would cost more than the dict update).
+        done: dict[int | None, int | None] = {}
+        held_back: set[int | None] = set()  # the rest of these partitions comes again after the retry
+        work, limit, stopping = self._settings.process_time, self._settings.max_events, self._stop.is_set
         debug = logger.isEnabledFor(logging.DEBUG)
         try:
             for message in messages:
-                key = (message.topic(), message.partition())
-                if held_back and key in held_back:
+                partition = message.partition()
+                if held_back and partition in held_back:
                     continue
-                handled = self._handle(message, debug)
-                if handled is _Handled.DONE:
-                    done[key] = message.offset()
-                elif handled is _Handled.HELD_BACK:
-                    held_back.add(key)
+                error = message.error()
+                if error is not None:
+                    self._poll_error(error)  # not an event: nothing to commit
+                else:
+                    try:
+                        event = check_event(message.value())
+                    except InvalidEventError as invalid:
+                        if self._reject(message, str(invalid)):
+                            done[partition] = message.offset()
+                        else:
+                            held_back.add(partition)
+                    else:
+                        if work or debug:
+                            self._work(event, message, debug)
+                        self._processed += 1
+                        done[partition] = message.offset()
                 if stopping() or (limit and self._processed + self._failed >= limit):
                     break
         finally:  # a fatal error still lets the shutdown commit cover what was handled
-            for (topic, number), offset in done.items():
-                partition, last = (str(topic), int(number or 0)), int(offset or 0)
-                self._commits.processed(*partition, last)
-                if self._retries:
-                    self._retries.settled(partition, last)
+            self._processed_up_to(done)
         self._last_event_at = time.monotonic()
         processed = self._processed - processed_before
         if processed:
@@ -157,30 +159,33 @@ class Worker:
             per_event = (self._last_event_at - started) / (self._handled - handled_before)
             self._metrics.processing_seconds.observe_many(per_event, processed)
 
-    def _handle(self, message: Message, debug: bool = False) -> _Handled:
-        """Process or dead-letter one message; `debug` logs each processed event."""
-        error = message.error()
-        if error is not None:
-            if error.fatal():
-                raise KafkaException(error)
-            log_event(logger, "poll_error", logging.WARNING, error=redact(error.str()))
-            return _Handled.POLL_ERROR
-        try:
-            event = check_event(message.value())
-        except InvalidEventError as invalid:
-            return self._reject(message, str(invalid))
+    def _processed_up_to(self, done: dict[int | None, int | None]) -> None:
+        """Offsets up to these (per partition of the topic) are handled: committable, and no
+        longer held back for a dead-letter retry."""
+        for number, offset in done.items():
+            partition, last = (self._settings.topic, int(number or 0)), int(offset or 0)
+            self._commits.processed(*partition, last)
+            if self._retries:
+                self._retries.settled(partition, last)
+
+    def _work(self, event: dict[str, Any], message: Message, debug: bool) -> None:
+        """The simulated work (--process-time), and the per-event log lines when verbose."""
         where = {"id": event["id"], "partition": message.partition(), "offset": message.offset()}
         if self._settings.process_time:
             if debug:  # the work takes a while: say what is in progress
                 log_event(logger, "processing", logging.DEBUG, **where)
             time.sleep(self._settings.process_time)  # the tutorial's "work"
-        self._processed += 1
         if debug:
             log_event(logger, "processed", logging.DEBUG, sequence=event["sequence"], **where)
-        return _Handled.DONE
 
-    def _reject(self, message: Message, reason: str) -> _Handled:
-        """Log the invalid event and park it in the dead-letter topic; DONE moves past it."""
+    def _poll_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            raise KafkaException(error)
+        log_event(logger, "poll_error", logging.WARNING, error=redact(error.str()))
+
+    def _reject(self, message: Message, reason: str) -> bool:
+        """Log the invalid event and park it in the dead-letter topic. True when the group may
+        move past it; False when its dead letter failed and its partition is held back."""
         partition, offset = (str(message.topic()), int(message.partition() or 0)), int(message.offset() or 0)
         if not self._retries.is_retry(partition, offset):  # a retried event is counted once
             self._failed += 1
@@ -197,11 +202,11 @@ class Worker:
         result = self._dead_letters.send(message, reason)
         if result.outcome is DeadLetterOutcome.FAILED:
             self._hold_back(partition, offset, result.error)
-            return _Handled.HELD_BACK
+            return False
         if result.outcome is DeadLetterOutcome.STORED:
             self._dead_lettered += 1
             self._metrics.dead_lettered.inc()
-        return _Handled.DONE
+        return True
 
     def _hold_back(self, partition: Partition, offset: int, error: str) -> None:
         """Pause the partition and rewind it to the event, so that it comes again after the backoff
