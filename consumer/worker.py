@@ -91,7 +91,7 @@ class Worker:
             while not self._done():
                 self._health.beat()
                 self._resume_due_retries()
-                self._handle_batch(self._consumer.consume(self._batch_size, self._settings.poll_timeout))
+                self._handle_batch(self._fetch())
                 if self._commits.due():
                     self._commit("interval")
                 if time.monotonic() - last_report >= self._settings.progress_interval:
@@ -107,6 +107,17 @@ class Worker:
         )
 
     # -- fetched messages ----------------------------------------------------------------------
+
+    def _fetch(self) -> list[Message]:
+        """What the client has queued, up to a batch, without waiting for more; when it has
+        nothing, wait up to the poll timeout for one message. (`consume(n, timeout)` waits until
+        it has n messages or the timeout passed: at the end of a backlog, or when events trickle
+        in, every event would wait up to a second.)"""
+        messages = self._consumer.consume(self._batch_size, 0)
+        if messages:
+            return messages
+        message = self._consumer.poll(self._settings.poll_timeout)
+        return [message] if message is not None else []
 
     def _handle_batch(self, messages: list[Message]) -> None:
         """Handle messages in order; a stop request lets only the event in progress finish.

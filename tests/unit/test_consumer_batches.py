@@ -147,3 +147,12 @@ def test_a_stop_mid_batch_finishes_the_event_in_progress_and_commits_only_what_w
     assert summary.processed == 5
     assert consumer.commits == [{0: 2, 1: 2, 2: 1}]  # one commit, on the way out
     assert len(consumer.queue) == 0  # the batch was fetched whole; its rest is left uncommitted
+
+
+def test_fetching_never_waits_for_a_batch_to_fill_while_events_are_there() -> None:
+    """1,001 events with batches of 500: the last batch has one event, which must not wait
+    for 499 more (the poll timeout) before it is processed."""
+    summary, consumer, _ = run(interleaved(1001), max_events=1001)
+
+    assert summary.processed == 1001
+    assert consumer.waited == 0
