@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
@@ -23,7 +22,7 @@ from consumer.deadletter import DeadLetterOutcome, DeadLetterSink, preview
 from consumer.health import ASSIGNED, STOPPING, WAITING, ConsumerMetrics, HealthState
 from consumer.retry import DeadLetterRetries
 from consumer.settings import ConsumeSettings, ConsumeSummary
-from kafkakit.events import InvalidEventError, check_event
+from kafkakit.events import EventFields, InvalidEventError, check_event
 from kafkakit.logs import log_event
 from kafkakit.secrets import redact
 
@@ -179,15 +178,15 @@ class Worker:
             if self._retries:
                 self._retries.settled(partition, last)
 
-    def _work(self, event: dict[str, Any], message: Message, debug: bool) -> None:
+    def _work(self, event: EventFields, message: Message, debug: bool) -> None:
         """The simulated work (--process-time), and the per-event log lines when verbose."""
-        where = {"id": event["id"], "partition": message.partition(), "offset": message.offset()}
+        where = {"id": event.id, "partition": message.partition(), "offset": message.offset()}
         if self._settings.process_time:
             if debug:  # the work takes a while: say what is in progress
                 log_event(logger, "processing", logging.DEBUG, **where)
             time.sleep(self._settings.process_time)  # the tutorial's "work"
         if debug:
-            log_event(logger, "processed", logging.DEBUG, sequence=event["sequence"], **where)
+            log_event(logger, "processed", logging.DEBUG, sequence=event.sequence, **where)
 
     def _poll_error(self, error: KafkaError) -> None:
         if error.fatal():

@@ -13,9 +13,9 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-import orjson
+import msgspec
 
 _FIELDS = ("id", "sequence", "time", "producer")
 # Bytes of `,"padding":""` that the padding field adds before its content.
@@ -32,8 +32,7 @@ class InvalidEventError(ValueError):
 
 
 class Event(NamedTuple):
-    """Immutable; a NamedTuple because a frozen dataclass took 0.5 µs to build, a third of the
-    consumer's cost per event."""
+    """One event, as the producer builds it (the consumer validates into EventFields instead)."""
 
     id: str
     sequence: int
@@ -104,41 +103,50 @@ def _padding(extra: int) -> bytes:
     return b',"padding":"' + b"x" * (extra - _PADDING_OVERHEAD) + b'"'
 
 
+class EventFields(msgspec.Struct, frozen=True, gc=False):
+    """What check_event validates and returns: the fields every event has. Other fields (the
+    padding, anything a later producer adds) are skipped by the decoder, not built."""
+
+    id: str
+    sequence: int
+    time: str
+    producer: str
+
+
 def decode_event(data: bytes | None) -> Event:
     """Parse and validate one event; raises InvalidEventError with a short reason."""
-    body = check_event(data)
-    padding = body.get("padding", "")
-    return Event(body["id"], body["sequence"], body["time"], body["producer"], str(padding))
+    fields = check_event(data)
+    padding = msgspec.json.decode(data).get("padding", "")  # type: ignore[arg-type]  # valid JSON here
+    return Event(fields.id, fields.sequence, fields.time, fields.producer, str(padding))
 
 
-def check_event(data: bytes | None) -> dict[str, Any]:
+def check_event(data: bytes | None) -> EventFields:
     """Parse and validate one event without building an Event (the consumer's per-event path):
-    the parsed JSON object, or InvalidEventError with a short reason.
+    its fields, or InvalidEventError with a short reason.
 
-    Valid events take the fast path (~0.6 µs for 200 bytes; exact `type` checks, since orjson
-    yields exact ints and strs, and a bool is not a sequence number). Anything else is examined
-    again, field by field, only to say what is wrong."""
+    msgspec checks the JSON and the field types in one pass (~0.2 µs for 200 bytes: orjson and
+    checks in Python took ~0.5 µs, json.loads alone ~1.9 µs); a bool is not an int there, as
+    here. An invalid event is examined again, field by field, only to say what is wrong."""
     try:
-        body = _loads(data)  # type: ignore[arg-type]  # None fails here, reported below
-        if type(body["sequence"]) is int and type(body["id"]) is str and type(body["producer"]) is str:
-            _parse_time(body["time"])  # TypeError unless a str
-            return body  # type: ignore[no-any-return]
-    except (ValueError, TypeError, KeyError):  # orjson.JSONDecodeError is a ValueError
-        pass
-    raise InvalidEventError(_what_is_wrong(data))
+        fields = _decode_fields(data)  # type: ignore[arg-type]  # None: TypeError, reported below
+        _parse_time(fields.time)
+        return fields
+    except (ValueError, TypeError) as error:  # msgspec's DecodeError is a ValueError
+        raise InvalidEventError(_what_is_wrong(data, str(error))) from None
 
 
-_loads = orjson.loads  # ~0.35 µs for a 200-byte event, json.loads ~1.9 µs
+_decode_fields = msgspec.json.Decoder(EventFields).decode
 _parse_time = datetime.fromisoformat
 
 
-def _what_is_wrong(data: bytes | None) -> str:
-    """Why `data` is not a valid event (the checks of check_event, one at a time)."""
+def _what_is_wrong(data: bytes | None, otherwise: str) -> str:
+    """Why `data` is not a valid event, checked one field at a time; `otherwise` is what the
+    decoder said, for what these checks do not cover (e.g. a field given twice)."""
     if data is None:
         return "empty message (no value)"
     try:
-        body = orjson.loads(data)
-    except orjson.JSONDecodeError as error:  # invalid UTF-8 too
+        body = msgspec.json.decode(data)
+    except msgspec.DecodeError as error:  # invalid UTF-8 too
         return f"not JSON: {error}"
     if not isinstance(body, dict):
         return f"expected a JSON object, got {type(body).__name__}"
@@ -150,4 +158,8 @@ def _what_is_wrong(data: bytes | None) -> str:
     for name in ("id", "time", "producer"):
         if type(body[name]) is not str:
             return f"field '{name}' must be a string"
-    return "field 'time' is not an ISO-8601 timestamp"
+    try:
+        datetime.fromisoformat(body["time"])
+    except ValueError:
+        return "field 'time' is not an ISO-8601 timestamp"
+    return otherwise

@@ -4,7 +4,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kafkakit.events import Event, EventEncoder, InvalidEventError, check_event, decode_event, encode_event
+from kafkakit.events import (
+    Event,
+    EventEncoder,
+    EventFields,
+    InvalidEventError,
+    check_event,
+    decode_event,
+    encode_event,
+)
 
 
 def test_event_round_trips_with_utc_iso_time():
@@ -52,17 +60,16 @@ def test_invalid_events_are_rejected_with_a_reason(data, reason):
             decode(data)
 
 
-def test_check_event_returns_the_fields_and_keeps_unknown_ones():
+def test_check_event_returns_the_fields_and_accepts_unknown_ones():
     data = b'{"id": "a", "sequence": 3, "time": "2026-01-01", "producer": "p", "padding": 5, "extra": [1]}'
-    assert check_event(data) == {
-        "id": "a",
-        "sequence": 3,
-        "time": "2026-01-01",
-        "producer": "p",
-        "padding": 5,
-        "extra": [1],
-    }
+    assert check_event(data) == EventFields("a", 3, "2026-01-01", "p")
     assert decode_event(data) == Event("a", 3, "2026-01-01", "p", "5")
+
+
+def test_a_field_given_twice_is_rejected_with_the_decoders_reason():
+    data = b'{"id": "a", "sequence": "1", "sequence": 1, "time": "2026-01-01", "producer": "p"}'
+    with pytest.raises(InvalidEventError, match=r"Expected `int`, got `str` - at `\$.sequence`"):
+        check_event(data)
 
 
 class StepClock:
