@@ -61,8 +61,10 @@ class Measured:
         return (self.events - 1) / extra if extra > 0 else float("nan")
 
     @property
-    def cpu_rate(self) -> float:
-        return self.events / statistics.median(run.cpu_s for run in self.full)
+    def steady_cpu_us(self) -> float:
+        """CPU time (all threads, user + system) per event once running, in microseconds."""
+        full, single = (statistics.median(run.cpu_s for run in runs) for runs in (self.full, self.single))
+        return 1e6 * (full - single) / (self.events - 1)
 
     @property
     def single_ms(self) -> float:
@@ -143,14 +145,14 @@ def _row(result: Measured, kcat: Measured) -> str:
     return (
         f"| {result.contender.name} | {result.single_ms:.0f} | {result.steady_rate():,.0f} | "
         f"{result.steady_rate() / kcat.steady_rate():.2f}x ({_spread(steady)}) | {result.wall_rate():,.0f} | "
-        f"{result.wall_rate() / kcat.wall_rate():.2f}x ({_spread(wall)}) | {result.cpu_rate:,.0f} | "
+        f"{result.wall_rate() / kcat.wall_rate():.2f}x ({_spread(wall)}) | {result.steady_cpu_us:.2f} | "
         f"{result.peak_rss_mb:.0f} |"
     )
 
 
 HEADER = [
     "| process | one-event run ms | events/s steady | vs kcat (min-max) | events/s start-up and join "
-    "included | vs kcat (min-max) | events/CPU-s | peak RSS MB |",
+    "included | vs kcat (min-max) | CPU µs per event, steady | peak RSS MB |",
     "|---|---:|---:|---:|---:|---:|---:|---:|",
 ]
 
