@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -42,7 +43,6 @@ from docs_section import update_docs  # noqa: E402
 
 from kafkakit.events import EventEncoder  # noqa: E402
 
-DOCS = "docs/benchmarks.md"
 SECTION = "bench_clients"
 CONSUMER_SECTION = "bench_consumer"
 STEPS_SECTION = "bench_consumer_steps"
@@ -241,13 +241,15 @@ def consumer_part(bootstrap: str, args: argparse.Namespace) -> tuple[str, str | 
         finally:
             admin.delete_topics([topic, f"{topic}.dlq"])
     load = (load_before, os.getloadavg()[0])
-    command = ".venv/bin/python bench/bench_clients.py --update-docs docs/benchmarks.md"
-    section = consumer_throughput.markdown(results, command, load, kcat_version)
+    section = consumer_throughput.markdown(results, this_command(), load, kcat_version)
     if not args.variant:
         return section, None
-    flags = " ".join(f"--variant '{variant}'" for variant in args.variant)
-    command = f".venv/bin/python bench/bench_clients.py --only consumer {flags} --update-docs {DOCS}"
-    return section, consumer_throughput.steps_markdown(results, command)
+    return section, consumer_throughput.steps_markdown(results, this_command())
+
+
+def this_command() -> str:
+    """How this run was started, for the docs."""
+    return shlex.join([".venv/bin/python", "bench/bench_clients.py", *sys.argv[1:]])
 
 
 def main() -> None:
@@ -269,9 +271,8 @@ def main() -> None:
     if args.only in (None, "producer"):
         load_before = os.getloadavg()[0]
         results = bench(bootstrap, args.events, args.kafka_python_events, args.repeats)
-        command = ".venv/bin/python bench/bench_clients.py --update-docs docs/benchmarks.md"
         load = (load_before, os.getloadavg()[0])
-        sections[SECTION] = markdown(results, command, load, encode_us(args.events))
+        sections[SECTION] = markdown(results, this_command(), load, encode_us(args.events))
     if args.only in (None, "consumer"):
         sections[CONSUMER_SECTION], sections[STEPS_SECTION] = consumer_part(bootstrap, args)
     for name, section in sections.items():
