@@ -128,13 +128,16 @@ class Worker:
             return
         started = time.monotonic()
         self._first_event_at = self._first_event_at or started
-        processed_before, handled_before = self._processed, self._handled
+        handled_before = self._handled
         # Last committable offset per partition. The worker subscribes to one topic, so the
         # partition number is the key (a tuple per event would cost more than the dict update).
         done: dict[int | None, int | None] = {}
         held_back: set[int | None] = set()  # the rest of these partitions comes again after the retry
-        work, limit, stopping = self._settings.process_time, self._settings.max_events, self._stop.is_set
+        processed, check, stopping = 0, check_event, self._stop.is_set
+        # Events this batch may still handle under --max-events (a batch never has more).
+        room = self._settings.max_events - handled_before if self._settings.max_events else len(messages)
         debug = logger.isEnabledFor(logging.DEBUG)
+        busy = bool(self._settings.process_time or debug)
         try:
             for message in messages:
                 partition = message.partition()
@@ -145,23 +148,25 @@ class Worker:
                     self._poll_error(error)  # not an event: nothing to commit
                 else:
                     try:
-                        event = check_event(message.value())
+                        event = check(message.value())
                     except InvalidEventError as invalid:
+                        failed = self._failed
                         if self._reject(message, str(invalid)):
                             done[partition] = message.offset()
                         else:
                             held_back.add(partition)
+                        room -= self._failed - failed  # a retried event was counted before
                     else:
-                        if work or debug:
+                        if busy:
                             self._work(event, message, debug)
-                        self._processed += 1
+                        processed += 1
                         done[partition] = message.offset()
-                if stopping() or (limit and self._processed + self._failed >= limit):
+                if stopping() or processed >= room:
                     break
         finally:  # a fatal error still lets the shutdown commit cover what was handled
+            self._processed += processed
             self._processed_up_to(done)
         self._last_event_at = time.monotonic()
-        processed = self._processed - processed_before
         if processed:
             self._metrics.processed.inc(processed)
             # Each event is observed with the batch's average: exact when a batch is one event

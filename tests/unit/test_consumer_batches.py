@@ -136,6 +136,16 @@ def test_an_invalid_event_mid_batch_is_dead_lettered_and_the_events_after_it_pro
     assert consumer.commits[-1] == {0: 3, 1: 2, 2: 1}  # a dead-lettered event is done with
 
 
+def test_max_events_counts_invalid_events_and_ends_mid_batch() -> None:
+    messages = [Message(0, 0, valid(0)), Message(0, 1, b"poison"), Message(0, 2, valid(1))]
+    messages += [Message(0, 3, valid(2)), Message(0, 4, valid(3))]
+
+    summary, consumer, _ = run(messages, max_events=3)
+
+    assert (summary.processed, summary.failed) == (2, 1)
+    assert consumer.commits == [{0: 3}]  # offsets 3 and 4 were fetched but not handled
+
+
 def test_a_stop_mid_batch_finishes_the_event_in_progress_and_commits_only_what_was_handled() -> None:
     stop = threading.Event()
     messages = interleaved(9)
