@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from confluent_kafka import TopicPartition
 
 from consumer.deadletter import DeadLetterOutcome, DeadLetterResult
@@ -97,10 +98,12 @@ def valid(sequence: int) -> bytes:
 
 
 def run(messages: list[Message], stop: threading.Event | None = None, **settings: Any) -> tuple[Any, ...]:
+    """Run a worker over `messages`; --process-time 0 unless given (then each event sleeps)."""
     consumer, sink = ScriptedConsumer(messages), RecordingSink()
+    settings.setdefault("process_time", 0)
     worker = Worker(
         consumer,  # type: ignore[arg-type]
-        ConsumeSettings(topic=TOPIC, group="g", process_time=0, **settings),
+        ConsumeSettings(topic=TOPIC, group="g", **settings),
         dead_letters=sink,
         metrics=ConsumerMetrics(),
         health=HealthState(stale_after=30),
@@ -147,16 +150,41 @@ def test_max_events_counts_invalid_events_and_ends_mid_batch() -> None:
 
 
 def test_a_stop_mid_batch_finishes_the_event_in_progress_and_commits_only_what_was_handled() -> None:
+    """With work per event, events are handled one at a time: a stop request (SIGTERM) that
+    arrives while the fifth is in progress lets only that one finish."""
     stop = threading.Event()
     messages = interleaved(9)
-    # The stop request (SIGTERM) arrives while the fifth event (partition 1, offset 1) is handled.
-    messages[4] = Message(1, 1, valid(4), on_read=stop.set)
+    messages[4] = Message(1, 1, valid(4), on_read=stop.set)  # partition 1, offset 1
 
-    summary, consumer, _ = run(messages, stop=stop)
+    summary, consumer, _ = run(messages, stop=stop, process_time=0.001)
 
     assert summary.processed == 5
     assert consumer.commits == [{0: 2, 1: 2, 2: 1}]  # one commit, on the way out
     assert len(consumer.queue) == 0  # the batch was fetched whole; its rest is left uncommitted
+
+
+def test_without_work_a_stop_lets_the_batch_in_progress_finish_and_commits_exactly_it() -> None:
+    """With no work per event a batch is validated in one pass: a stop request during it lets
+    that batch (500 events, well under a millisecond) finish, commits it and ends the run."""
+    stop = threading.Event()
+    messages = interleaved(1200)
+    messages[4] = Message(1, 1, valid(4), on_read=stop.set)
+
+    summary, consumer, _ = run(messages, stop=stop)
+
+    assert summary.processed == 500
+    assert consumer.commits == [{0: 167, 1: 167, 2: 166}]  # offsets of events 0..499
+    assert len(consumer.queue) == 700  # the next batches were never fetched
+
+
+@pytest.mark.parametrize("max_events", [1, 7, 12])
+def test_a_batch_at_once_and_one_by_one_handle_and_commit_the_same(max_events: int) -> None:
+    messages = interleaved(12)
+    at_once, at_once_consumer, _ = run(messages, max_events=max_events)
+    one_by_one, one_by_one_consumer, _ = run(messages, max_events=max_events, process_time=1e-6)
+
+    assert at_once.processed == one_by_one.processed == max_events
+    assert at_once_consumer.commits[-1] == one_by_one_consumer.commits[-1]
 
 
 def test_fetching_never_waits_for_a_batch_to_fill_while_events_are_there() -> None:

@@ -10,6 +10,7 @@ from kafkakit.events import (
     EventFields,
     InvalidEventError,
     check_event,
+    check_events,
     decode_event,
     encode_event,
 )
@@ -58,6 +59,15 @@ def test_invalid_events_are_rejected_with_a_reason(data, reason):
     for decode in (decode_event, check_event):
         with pytest.raises(InvalidEventError, match=reason):
             decode(data)
+    with pytest.raises(InvalidEventError):  # also among valid ones, checked all at once
+        check_events([encode_event(Event.new(1, "p")), data, encode_event(Event.new(2, "p"))])
+
+
+def test_check_events_returns_the_fields_of_every_event_in_order():
+    events = [Event.new(sequence, "p") for sequence in range(5)]
+    fields = check_events(encode_event(event, size=200) for event in events)
+    assert fields == [check_event(encode_event(event)) for event in events]
+    assert [f.sequence for f in fields] == list(range(5))
 
 
 def test_check_event_returns_the_fields_and_accepts_unknown_ones():
