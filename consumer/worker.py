@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from operator import methodcaller
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
@@ -31,9 +30,6 @@ from kafkakit.secrets import redact
 logger = logging.getLogger("consumer")
 
 _MAX_BATCH = 500
-# Message accessors that map() calls without a Python frame per message.
-_ERROR, _VALUE = methodcaller("error"), methodcaller("value")
-_PARTITION, _OFFSET = methodcaller("partition"), methodcaller("offset")
 
 
 def _partitions(partitions: list[TopicPartition]) -> str:
@@ -158,13 +154,20 @@ class Worker:
         per event. Only when every message is a valid event; otherwise nothing is done (False)
         and the batch goes one by one. A stop request then lets the batch in progress finish
         (well under a millisecond)."""
-        if set(map(_ERROR, messages)) != {None}:
+        # The messages' own methods, mapped over the batch: half the cost of a methodcaller,
+        # which looks each method up by name. Every message of a batch is of one class.
+        kind = type(messages[0])
+        if list(map(kind.error, messages)).count(None) != len(messages):
             return False
         try:
-            check_events(map(_VALUE, messages))
+            check_events(map(kind.value, messages))
         except InvalidEventError:
             return False
-        done.update(zip(map(_PARTITION, messages), map(_OFFSET, messages), strict=True))  # last one wins
+        # The last message of each partition holds its highest offset.
+        partitions = list(map(kind.partition, messages))
+        last, backwards = len(messages) - 1, partitions[::-1]
+        for partition in set(partitions):
+            done[partition] = messages[last - backwards.index(partition)].offset()
         self._processed += len(messages)
         return True
 
