@@ -209,7 +209,7 @@ def steps_markdown(results: list[Measured], command: str) -> str:
             f"Command: `{command}`",
             "",
             "Each step is the consumer as committed at that revision, run as above (same topic, "
-            "same kcat, interleaved).",
+            f"same kcat, interleaved); the last row, `{OURS}`, is the working tree the benchmark ran from.",
             "",
             *HEADER,
             *(_row(result, kcat) for result in [kcat, *results[2:], results[1]]),
