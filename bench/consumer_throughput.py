@@ -175,7 +175,8 @@ def markdown(results: list[Measured], command: str, load: tuple[float, float], k
             f"- `{KCAT}`: `kcat -C -q -b <broker> -G <new group> -X auto.offset.reset=earliest -c N <topic>` "
             f"({kcat_version}): a group member (classic protocol, librdkafka's defaults) that writes "
             "each value to stdout (here /dev/null), stops after N messages and leaves the group; "
-            "its offsets are auto-committed (stored as each message is handed over, committed on close).",
+            "its offsets are auto-committed (stored as each message is handed over, committed every 5 s "
+            "and on close).",
             f"- `{OURS}`: `lagscale consume --bootstrap <broker> --topic <topic> --group <new group> "
             "--max-events N --process-time 0` (run as `python -m lagscale consume`): checks the topic "
             "and its dead-letter topic, joins, decodes and validates every event as JSON, commits "
