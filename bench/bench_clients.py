@@ -1,24 +1,28 @@
 """Producer and consumer throughput and memory: our apps vs kcat on the local broker.
 
-Same run, same broker, 200-byte events: `python -m producer` (confluent and kafka-python clients)
-against `kcat -P`, and `python -m consumer --process-time 0` against `kcat -C`. Each tool runs as
-its own process; wall time, CPU time and peak RSS come from the kernel (wait4 rusage). The
-machine may be shared, so besides events per wall second the table shows events per CPU second,
-which load on other cores does not distort. Every producer (kcat included) also sends a single
-event in the same loop: that run is its fixed cost (interpreter, imports, connecting, flushing),
-and the difference between the two runs gives its steady throughput, the rate once it is running,
-which the producer target is judged on. The consumer has no kafka-python variant (it is
-confluent-only), so there is no such consumer row.
+Producer part: `python -m producer` (confluent and kafka-python clients) against `kcat -P`, same
+run, same broker, 200-byte events. Each tool runs as its own process; wall time, CPU time and peak
+RSS come from the kernel (wait4 rusage). The machine may be shared, so besides events per wall
+second the table shows events per CPU second, which load on other cores does not distort. Every
+producer (kcat included) also sends a single event in the same loop: that run is its fixed cost
+(interpreter, imports, connecting, flushing), and the difference between the two runs gives its
+steady throughput, the rate once it is running, which the producer target is judged on.
+
+Consumer part (consumer_throughput.py): `lagscale consume --process-time 0` against `kcat -G`,
+both group members, like for like; `--variant LABEL=REV` adds earlier revisions of the consumer
+to the same run (the optimisation steps table).
 
     .venv/bin/python bench/bench_clients.py                     # uses or starts scripts/kafka
     .venv/bin/python bench/bench_clients.py --update-docs docs/benchmarks.md
+    .venv/bin/python bench/bench_clients.py --only consumer --variant "baseline=main" ...
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import secrets
+import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -27,21 +31,23 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench_evaluation import bootstrap_address  # noqa: E402 - shared bench helper
+import consumer_throughput  # noqa: E402 - bench modules beside this script
+from bench_evaluation import bootstrap_address  # noqa: E402
+from client_runs import EVENT_BYTES, PARTITIONS, Run, end_offsets, make_topic, timed  # noqa: E402
+from docs_section import update_docs  # noqa: E402
 
-from kafkakit.events import Event, EventEncoder, encode_event  # noqa: E402
+from kafkakit.events import EventEncoder  # noqa: E402
 
-SECTION_START = "<!-- bench_clients:start -->"
-SECTION_END = "<!-- bench_clients:end -->"
-EVENT_BYTES = 200
-PARTITIONS = 3
-# Targets from the issue: our confluent producer and our consumer at >= half of kcat's rate,
-# and each app within 80 MB resident memory.
+SECTION = "bench_clients"
+CONSUMER_SECTION = "bench_consumer"
+STEPS_SECTION = "bench_consumer_steps"
+# Targets from the issue: our confluent producer at >= half of kcat's rate (the consumer's is in
+# consumer_throughput.py), and each app within 80 MB resident memory.
 RATE_TARGET = 0.5
 RSS_TARGET_MB = 80.0
 IMPORTS = "python -c 'import producer.cli'"
@@ -49,16 +55,9 @@ ONE_EVENT = " (1 event)"  # suffix of the single-event run of a producer
 
 
 @dataclass(frozen=True)
-class Run:
-    wall_s: float
-    cpu_s: float
-    peak_rss_mb: float
-
-
-@dataclass(frozen=True)
 class Result:
     name: str
-    kind: str  # "produce" or "consume"
+    kind: str  # "produce" or "fixed"
     events: int
     runs: list[Run]
 
@@ -75,45 +74,11 @@ class Result:
         return max(r.peak_rss_mb for r in self.runs)
 
 
-def timed(command: list[str], stdin_path: Path | None = None) -> Run:
-    """Run `command` to completion; wall time, user+sys CPU and peak RSS of that process."""
-    stdin = stdin_path.open("rb") if stdin_path else subprocess.DEVNULL
-    started = time.monotonic()
-    process = subprocess.Popen(
-        command, cwd=REPO_ROOT, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.monotonic() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    error = process.stderr.read().decode(errors="replace") if process.stderr else ""
-    if stdin_path:
-        stdin.close()  # type: ignore[union-attr]
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{error[-2000:]}")
-    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
-
-
-def make_topic(admin: AdminClient, prefix: str) -> str:
-    name = f"bench-{prefix}-{secrets.token_hex(3)}"
-    admin.create_topics([NewTopic(name, PARTITIONS, 1)])[name].result(30)
-    time.sleep(0.5)  # leaders settle; not part of any measurement
-    return name
-
-
-def topic_size(bootstrap: str, topic: str) -> int:
-    from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-size"})
-    try:
-        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1] for p in range(PARTITIONS))
-    finally:
-        consumer.close()
-
-
 def write_events(path: Path, count: int) -> None:
+    encoder = EventEncoder("bench", EVENT_BYTES)
     with path.open("wb") as file:
-        for sequence in range(count):
-            file.write(encode_event(Event.new(sequence, "bench"), EVENT_BYTES) + b"\n")
+        for start in range(0, count, 1000):
+            file.writelines(event + b"\n" for event in encoder.encode(range(start, min(count, start + 1000))))
 
 
 def bench(bootstrap: str, events: int, kafka_python_events: int, repeats: int) -> list[Result]:
@@ -142,28 +107,16 @@ def bench(bootstrap: str, events: int, kafka_python_events: int, repeats: int) -
                     runs.setdefault(name, []).append(timed([*command, "--count", str(count)]))
                     runs.setdefault(name + ONE_EVENT, []).append(timed([*command, "--count", "1"]))
                 runs.setdefault(IMPORTS, []).append(timed([python, "-c", "import producer.cli"]))
-                runs.setdefault("kcat -C", []).append(
-                    timed(["kcat", "-C", "-b", bootstrap, "-t", loaded, "-o", "beginning", "-e", "-q"])
-                )
-                command = [python, "-m", "consumer", "--bootstrap", bootstrap, "--topic", loaded]
-                command += ["--group", f"bench-{secrets.token_hex(3)}", "--process-time", "0"]
-                # All events are valid: point the dead-letter topic at an existing one rather than
-                # timing the creation of a `.dlq` topic.
-                command += ["--max-events", str(events), "--no-create-dlq-topic", "--dlq-topic", loaded]
-                runs.setdefault("consumer (--process-time 0)", []).append(timed(command))
         for topic, count in expected.items():
-            if topic_size(bootstrap, topic) != count:
-                raise SystemExit(f"{topic} holds {topic_size(bootstrap, topic)} events, expected {count}")
+            if end_offsets(bootstrap, topic) != count:
+                raise SystemExit(f"{topic} holds {end_offsets(bootstrap, topic)} events, expected {count}")
     finally:
         if expected:
             admin.delete_topics(list(expected))
     counts = {"producer (kafka-python)": kafka_python_events, IMPORTS: 0}
-    consumers = ("kcat -C", "consumer (--process-time 0)")
 
     def kind(name: str) -> str:
-        if name == IMPORTS or name.endswith(ONE_EVENT):
-            return "fixed"
-        return "consume" if name in consumers else "produce"
+        return "fixed" if name == IMPORTS or name.endswith(ONE_EVENT) else "produce"
 
     return [
         Result(name, kind(name), 1 if name.endswith(ONE_EVENT) else counts.get(name, events), measured)
@@ -204,7 +157,6 @@ def reading(by_name: dict[str, Result], encode_cost_us: float) -> str:
     kcat_rate, ours_rate = steady_rate(kcat, by_name), steady_rate(ours, by_name)
     per_event = f"{1e6 / ours_rate:.2f} µs" if ours_rate else "-"
     kcat_per_event = f"{1e6 / kcat_rate:.2f} µs" if kcat_rate else "-"
-    consumer, kcat_c = by_name["consumer (--process-time 0)"], by_name["kcat -C"]
     return (
         f"Reading the numbers: a run of one event costs kcat {median_ms(kcat_one):.0f} ms and our "
         f"producer {median_ms(ours_one):.0f} ms (`python -c 'import producer.cli'` alone "
@@ -214,25 +166,19 @@ def reading(by_name: dict[str, Result], encode_cost_us: float) -> str:
         f"producer {per_event}: building it ({encode_cost_us:.2f} µs), one produce() call, and "
         "librdkafka's work on its own threads. produce_batch() measured no faster (it needs a dict "
         "per event). One producer process sends several hundred times what an Event Hubs "
-        "throughput unit takes in (1,000 events/s). The consumer decodes and validates every "
-        f"event (orjson, then the schema checks): its wall rate is "
-        f"{consumer.wall_rate / kcat_c.wall_rate:.2f}x kcat's, start-up and group join included, "
-        "while per CPU second kcat, which only copies bytes, does "
-        f"{kcat_c.cpu_rate / consumer.cpu_rate:.0f}x more. The consumer is confluent-only, so "
-        "there is no kafka-python consumer row."
+        "throughput unit takes in (1,000 events/s)."
     )
 
 
 def markdown(results: list[Result], command: str, load: tuple[float, float], encode_cost_us: float) -> str:
     by_name = {r.name: r for r in results}
-    anchors = {r.kind: r for r in results if r.name in ("kcat -P", "kcat -C")}
+    anchor = by_name["kcat -P"]
     rows = [
         "| process | events | events/s (wall, start-up included) | vs kcat | events/s (steady) | vs kcat "
         "| events/CPU-s | vs kcat | peak RSS MB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for result in (r for r in results if r.kind != "fixed"):
-        anchor = anchors[result.kind]
         steady, anchor_steady = steady_rate(result, by_name), steady_rate(anchor, by_name)
         rows.append(
             f"| {result.name} | {result.events:,} | {result.wall_rate:,.0f} | "
@@ -240,16 +186,12 @@ def markdown(results: list[Result], command: str, load: tuple[float, float], enc
             f"{_ratio(steady, anchor_steady)} | {result.cpu_rate:,.0f} | "
             f"{result.cpu_rate / anchor.cpu_rate:.2f}x | {result.peak_rss_mb:.0f} |"
         )
-    producer, kcat_p = by_name["producer (confluent)"], anchors["produce"]
+    producer, kcat_p = by_name["producer (confluent)"], anchor
     producer_ratio = (steady_rate(producer, by_name) or 0) / (steady_rate(kcat_p, by_name) or 1)
-    consumer, kcat_c = by_name["consumer (--process-time 0)"], anchors["consume"]
-    consumer_ratio = consumer.wall_rate / kcat_c.wall_rate
     verdicts = [
         f"- confluent producer >= {RATE_TARGET:g}x kcat -P (steady): {producer_ratio:.2f}x "
         f"(start-up included {producer.wall_rate / kcat_p.wall_rate:.2f}x) -> "
         f"{'met' if producer_ratio >= RATE_TARGET else 'NOT met'}",
-        f"- consumer >= {RATE_TARGET:g}x kcat -C (wall, start-up and group join included): "
-        f"{consumer_ratio:.2f}x -> {'met' if consumer_ratio >= RATE_TARGET else 'NOT met'}",
     ]
     ours = [r for r in results if r.kind != "fixed" and not r.name.startswith("kcat")]
     worst = max(ours, key=lambda r: r.peak_rss_mb)
@@ -259,14 +201,14 @@ def markdown(results: list[Result], command: str, load: tuple[float, float], enc
     )
     return "\n".join(
         [
-            "## Producer and consumer throughput",
+            "## Producer throughput",
             "",
             f"Command: `{command}`",
             "",
             f"{EVENT_BYTES}-byte events, {PARTITIONS} partitions, local PLAINTEXT broker, median of "
             f"{len(results[0].runs)} interleaved runs; each run is a fresh process. Wall rates "
-            "include start-up, the broker check and (for consumers) joining the group; steady rates "
-            "subtract the same tool's one-event run. "
+            "include start-up and the broker check; steady rates subtract the same tool's one-event "
+            "run. "
             f"Load average before/after: {load[0]:.1f}/{load[1]:.1f} on {os.cpu_count()} CPUs.",
             "",
             *rows,
@@ -279,34 +221,66 @@ def markdown(results: list[Result], command: str, load: tuple[float, float], enc
     )
 
 
-def update_docs(path: Path, section: str) -> None:
-    """Replace only this benchmark's section (between its markers); other sections stay."""
-    block = f"{SECTION_START}\n{section}{SECTION_END}\n"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if SECTION_START in text and SECTION_END in text:
-        head, rest = text.split(SECTION_START, 1)
-        text = head + block + rest.split(SECTION_END, 1)[1].lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text)
+def consumer_part(bootstrap: str, args: argparse.Namespace) -> tuple[str, str | None]:
+    """The consumer tables: like for like, and the optimisation steps when --variant is given."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    about = subprocess.run(["kcat", "-V"], capture_output=True, text=True, check=False).stdout
+    found = re.search(r"Version (\S+) .*librdkafka (\S+)", about)
+    kcat_version = f"kcat {found[1]}, librdkafka {found[2]}" if found else "kcat"
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as scratch, consumer_throughput.checkouts(args.variant) as variants:
+        lines = Path(scratch) / "events.jsonl"
+        write_events(lines, args.consumer_events)
+        topic = consumer_throughput.fill_topic(admin, bootstrap, lines)
+        try:
+            if end_offsets(bootstrap, topic) != args.consumer_events:
+                raise SystemExit(f"{topic} holds {end_offsets(bootstrap, topic)} events")
+            results = consumer_throughput.bench(
+                bootstrap, topic, args.consumer_events, args.consumer_repeats, variants
+            )
+        finally:
+            admin.delete_topics([topic, f"{topic}.dlq"])
+    load = (load_before, os.getloadavg()[0])
+    section = consumer_throughput.markdown(results, this_command(), load, kcat_version)
+    if not args.variant:
+        return section, None
+    return section, consumer_throughput.steps_markdown(results, this_command())
+
+
+def this_command() -> str:
+    """How this run was started, for the docs."""
+    return shlex.join([".venv/bin/python", "bench/bench_clients.py", *sys.argv[1:]])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", default="", help="PLAINTEXT host:port (default: the local broker)")
-    parser.add_argument("--events", type=int, default=300_000, help="events per run")
+    parser.add_argument("--only", choices=["producer", "consumer"], default=None, help="run one part")
+    parser.add_argument("--events", type=int, default=300_000, help="events per producer run")
     parser.add_argument("--kafka-python-events", type=int, default=30_000, help="events per kafka-python run")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--update-docs", type=Path, default=None, help="write the table into this file")
+    parser.add_argument("--repeats", type=int, default=5, help="producer repetitions")
+    parser.add_argument("--consumer-events", type=int, default=500_000, help="events per consumer run")
+    parser.add_argument("--consumer-repeats", type=int, default=7, help="consumer repetitions")
+    parser.add_argument(
+        "--variant", action="append", default=[], help="LABEL=REV: also run the consumer of git revision REV"
+    )
+    parser.add_argument("--update-docs", type=Path, default=None, help="write the tables into this file")
     args = parser.parse_args()
     bootstrap = bootstrap_address(args.bootstrap)
-    load_before = os.getloadavg()[0]
-    results = bench(bootstrap, args.events, args.kafka_python_events, args.repeats)
-    command = ".venv/bin/python bench/bench_clients.py --update-docs docs/benchmarks.md"
-    section = markdown(results, command, (load_before, os.getloadavg()[0]), encode_us(args.events))
-    print(section)
-    if args.update_docs:
-        update_docs(args.update_docs, section)
+    sections: dict[str, str | None] = {}
+    if args.only in (None, "producer"):
+        load_before = os.getloadavg()[0]
+        results = bench(bootstrap, args.events, args.kafka_python_events, args.repeats)
+        load = (load_before, os.getloadavg()[0])
+        sections[SECTION] = markdown(results, this_command(), load, encode_us(args.events))
+    if args.only in (None, "consumer"):
+        sections[CONSUMER_SECTION], sections[STEPS_SECTION] = consumer_part(bootstrap, args)
+    for name, section in sections.items():
+        if section is None:
+            continue
+        print(section)
+        if args.update_docs:
+            update_docs(args.update_docs, name, section)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import NamedTuple
 
-import orjson
+import msgspec
 
 from kafkakit.errors import LagscaleError
 
@@ -34,8 +36,7 @@ class InvalidEventError(LagscaleError, ValueError):
 
 
 class Event(NamedTuple):
-    """Immutable; a NamedTuple because a frozen dataclass took 0.5 µs to build, a third of the
-    consumer's cost per event."""
+    """One event, as the producer builds it (the consumer validates into EventFields instead)."""
 
     id: str
     sequence: int
@@ -106,28 +107,76 @@ def _padding(extra: int) -> bytes:
     return b',"padding":"' + b"x" * (extra - _PADDING_OVERHEAD) + b'"'
 
 
+class EventFields(msgspec.Struct, frozen=True, gc=False):
+    """What check_event validates and returns: the fields every event has. Other fields (the
+    padding, anything a later producer adds) are skipped by the decoder, not built."""
+
+    id: str
+    sequence: int
+    time: str
+    producer: str
+
+
 def decode_event(data: bytes | None) -> Event:
     """Parse and validate one event; raises InvalidEventError with a short reason."""
-    if data is None:
-        raise InvalidEventError("empty message (no value)")
+    fields = check_event(data)
+    padding = msgspec.json.decode(data).get("padding", "")  # type: ignore[arg-type]  # valid JSON here
+    return Event(fields.id, fields.sequence, fields.time, fields.producer, str(padding))
+
+
+def check_event(data: bytes | None) -> EventFields:
+    """Parse and validate one event without building an Event (the consumer's per-event path):
+    its fields, or InvalidEventError with a short reason.
+
+    msgspec checks the JSON and the field types in one pass (~0.2 µs for 200 bytes: orjson and
+    checks in Python took ~0.5 µs, json.loads alone ~1.9 µs); a bool is not an int there, as
+    here. An invalid event is examined again, field by field, only to say what is wrong."""
     try:
-        body = orjson.loads(data)  # ~0.4 µs for a 200-byte event, json.loads ~1.9 µs
-    except orjson.JSONDecodeError as error:  # invalid UTF-8 too
-        raise InvalidEventError(f"not JSON: {error}") from None
+        fields = _decode_fields(data)  # type: ignore[arg-type]  # None: TypeError, reported below
+        _parse_time(fields.time)
+        return fields
+    except (ValueError, TypeError) as error:  # msgspec's DecodeError is a ValueError
+        raise InvalidEventError(_what_is_wrong(data, str(error))) from None
+
+
+def check_events(data: Iterable[bytes | None]) -> list[EventFields]:
+    """check_event for many events at once: the decoder and the timestamp parser run over all of
+    them without a Python call per event. InvalidEventError when any is invalid, without saying
+    which or why (check them one by one for that)."""
+    try:
+        fields = list(map(_decode_fields, data))  # type: ignore[arg-type]  # None: TypeError
+        deque(map(_parse_time, map(_TIME, fields)), maxlen=0)  # parse each, keep none
+        return fields
+    except (ValueError, TypeError):
+        raise InvalidEventError("at least one invalid event") from None
+
+
+_decode_fields = msgspec.json.Decoder(EventFields).decode
+_parse_time = datetime.fromisoformat
+_TIME = attrgetter("time")
+
+
+def _what_is_wrong(data: bytes | None, otherwise: str) -> str:
+    """Why `data` is not a valid event, checked one field at a time; `otherwise` is what the
+    decoder said, for what these checks do not cover (e.g. a field given twice)."""
+    if data is None:
+        return "empty message (no value)"
+    try:
+        body = msgspec.json.decode(data)
+    except msgspec.DecodeError as error:  # invalid UTF-8 too
+        return f"not JSON: {error}"
     if not isinstance(body, dict):
-        raise InvalidEventError(f"expected a JSON object, got {type(body).__name__}")
+        return f"expected a JSON object, got {type(body).__name__}"
     missing = [name for name in _FIELDS if name not in body]
     if missing:
-        raise InvalidEventError(f"missing field(s): {', '.join(missing)}")
-    sequence = body["sequence"]
-    if not isinstance(sequence, int) or isinstance(sequence, bool):
-        raise InvalidEventError("field 'sequence' must be an integer")
+        return f"missing field(s): {', '.join(missing)}"
+    if type(body["sequence"]) is not int:
+        return "field 'sequence' must be an integer"
     for name in ("id", "time", "producer"):
-        if not isinstance(body[name], str):
-            raise InvalidEventError(f"field '{name}' must be a string")
+        if type(body[name]) is not str:
+            return f"field '{name}' must be a string"
     try:
         datetime.fromisoformat(body["time"])
     except ValueError:
-        raise InvalidEventError("field 'time' is not an ISO-8601 timestamp") from None
-    padding = body.get("padding", "")
-    return Event(body["id"], sequence, body["time"], body["producer"], str(padding))
+        return "field 'time' is not an ISO-8601 timestamp"
+    return otherwise

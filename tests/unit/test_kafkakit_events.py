@@ -4,7 +4,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kafkakit.events import Event, EventEncoder, InvalidEventError, decode_event, encode_event
+from kafkakit.events import (
+    Event,
+    EventEncoder,
+    EventFields,
+    InvalidEventError,
+    check_event,
+    check_events,
+    decode_event,
+    encode_event,
+)
 
 
 def test_event_round_trips_with_utc_iso_time():
@@ -36,11 +45,41 @@ def test_size_smaller_than_the_event_leaves_it_unpadded():
         (b'{"id": "a"}', "missing field"),
         (b'{"id": "a", "sequence": "1", "time": "2026-01-01T00:00:00Z", "producer": "p"}', "sequence"),
         (b'{"id": "a", "sequence": 1, "time": "yesterday", "producer": "p"}', "ISO-8601"),
+        (b'"sequence"', "JSON object"),
+        (b"7", "JSON object"),
+        (b'{"id": "a", "sequence": true, "time": "2026-01-01T00:00:00Z", "producer": "p"}', "sequence"),
+        (b'{"id": "a", "sequence": 1.0, "time": "2026-01-01T00:00:00Z", "producer": "p"}', "sequence"),
+        (b'{"id": 1, "sequence": 1, "time": "2026-01-01T00:00:00Z", "producer": "p"}', "'id' must be"),
+        (b'{"id": "a", "sequence": 1, "time": 20260101, "producer": "p"}', "'time' must be a string"),
+        (b'{"id": "a", "sequence": 1, "time": "2026-01-01T00:00:00Z", "producer": null}', "'producer' must"),
+        (b'{"sequence": 1, "time": "2026-01-01T00:00:00Z"}', "missing field\\(s\\): id, producer"),
     ],
 )
 def test_invalid_events_are_rejected_with_a_reason(data, reason):
-    with pytest.raises(InvalidEventError, match=reason):
-        decode_event(data)
+    for decode in (decode_event, check_event):
+        with pytest.raises(InvalidEventError, match=reason):
+            decode(data)
+    with pytest.raises(InvalidEventError):  # also among valid ones, checked all at once
+        check_events([encode_event(Event.new(1, "p")), data, encode_event(Event.new(2, "p"))])
+
+
+def test_check_events_returns_the_fields_of_every_event_in_order():
+    events = [Event.new(sequence, "p") for sequence in range(5)]
+    fields = check_events(encode_event(event, size=200) for event in events)
+    assert fields == [check_event(encode_event(event)) for event in events]
+    assert [f.sequence for f in fields] == list(range(5))
+
+
+def test_check_event_returns_the_fields_and_accepts_unknown_ones():
+    data = b'{"id": "a", "sequence": 3, "time": "2026-01-01", "producer": "p", "padding": 5, "extra": [1]}'
+    assert check_event(data) == EventFields("a", 3, "2026-01-01", "p")
+    assert decode_event(data) == Event("a", 3, "2026-01-01", "p", "5")
+
+
+def test_a_field_given_twice_is_rejected_with_the_decoders_reason():
+    data = b'{"id": "a", "sequence": "1", "sequence": 1, "time": "2026-01-01", "producer": "p"}'
+    with pytest.raises(InvalidEventError, match=r"Expected `int`, got `str` - at `\$.sequence`"):
+        check_event(data)
 
 
 class StepClock:

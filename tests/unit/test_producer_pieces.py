@@ -193,7 +193,7 @@ def test_take_failures_resets_the_interval_but_not_the_total() -> None:
 
 
 def test_the_producer_runs_without_the_consumer_and_scaler_libraries() -> None:
-    # Its image ships confluent-kafka, kafka-python, click and orjson only (producer/Dockerfile).
+    # Its image ships confluent-kafka, kafka-python, click and msgspec only (producer/Dockerfile).
     probe = (
         "import sys, producer.cli, lagscale.cli; "
         "print(sorted(m for m in ('prometheus_client', 'kubernetes', 'grpc', 'yaml') if m in sys.modules))"
