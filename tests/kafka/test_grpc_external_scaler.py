@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import grpc
 import pytest
 from offsets_helpers import commit, produce
+
 from scaler.grpc.gen import externalscaler_pb2 as pb
 from scaler.grpc.gen import externalscaler_pb2_grpc as pb_grpc
-
 from scaler.grpc.scalers import ScalerSettings
 from scaler.grpc.service import ExternalScalerService, start_server
 from scaler.keda.lag import LagCalculator, PartitionOffsets
