@@ -14,6 +14,13 @@ from consumer.deadletter import (
     KafkaDeadLetterSink,
     default_dlq_topic,
 )
+from consumer.group import (
+    ASSIGNMENT_STRATEGIES,
+    GROUP_PROTOCOLS,
+    GroupMembership,
+    resolve_membership,
+    unsupported_protocol_hint,
+)
 from consumer.health import ConsumerMetrics, HealthState
 from consumer.settings import ConsumeSettings, ConsumeSummary, consumer_config
 from consumer.worker import Worker
@@ -27,6 +34,7 @@ from kafkakit.cli_options import (
     required_text,
     seconds_option,
 )
+from kafkakit.errors import ConfigError
 from kafkakit.logs import configure_logging, log_event
 from kafkakit.probe_server import start_probe_server
 from kafkakit.profiles import ConnectionProfile
@@ -63,6 +71,28 @@ _STALE_MARGIN_SECONDS = 30.0
     default=1.0,
     minimum=0.25,
     help="Seconds between offset commits (Event Hubs allows ~4 commits/s per partition).",
+)
+@click.option(
+    "--group-protocol",
+    envvar="LAGSCALE_GROUP_PROTOCOL",
+    type=click.Choice(GROUP_PROTOCOLS),
+    default=None,
+    help="Rebalance protocol: consumer (KIP-848, Kafka >= 4.0; no stop-the-world) or classic; "
+    "default: consumer, classic for Event Hubs.",
+)
+@click.option(
+    "--assignment-strategy",
+    envvar="LAGSCALE_ASSIGNMENT_STRATEGY",
+    type=click.Choice(ASSIGNMENT_STRATEGIES),
+    default=None,
+    help="Assignor of the classic protocol (range and roundrobin are eager); default: cooperative-sticky.",
+)
+@click.option(
+    "--group-instance-id",
+    envvar="LAGSCALE_GROUP_INSTANCE_ID",
+    default="",
+    help="Static membership: a restart within the session timeout keeps the partitions; unique per "
+    "member (e.g. the pod name). A stopped static member's partitions wait for the session timeout.",
 )
 @click.option(
     "--dlq-topic",
@@ -107,6 +137,7 @@ def consume(**options: Any) -> None:
     SIGTERM / Ctrl+C finishes the event in progress, commits and leaves the group.
     """
     profile = profile_from_options(options)
+    membership = _membership(options, eventhubs=profile.is_eventhubs)
     configure_logging(options["verbose"])
     settings = ConsumeSettings(
         topic=options["topic"],
@@ -121,10 +152,12 @@ def consume(**options: Any) -> None:
     log_event(
         logger,
         "start",
+        logging.INFO,
         topic=settings.topic,
         group=settings.group,
         dlq_topic=dlq_topic,
         process_time=settings.process_time,
+        **membership.describe(),
         connection=profile.describe(),
     )
     metrics = ConsumerMetrics()
@@ -134,7 +167,7 @@ def consume(**options: Any) -> None:
             dead_letters: DeadLetterSink = (
                 KafkaDeadLetterSink(profile, dlq_topic) if dlq_available else DiscardingDeadLetterSink()
             )
-            consumer = create_client(Consumer, consumer_config(profile, settings.group))
+            consumer = create_client(Consumer, consumer_config(profile, settings.group, membership))
         except BrokerError as error:
             raise click.ClickException(str(error)) from None
         host, port = options["metrics_host"], options["metrics_port"]
@@ -147,12 +180,29 @@ def consume(**options: Any) -> None:
         try:
             summary = worker.run()
         except KafkaException as error:
-            raise click.ClickException(f"consumer failed: {redact(str(error))}") from None
+            raise click.ClickException(_failure(membership, str(error))) from None
         finally:
             dead_letters.close()
             if server:
                 server.stop()
         _report(summary)
+
+
+def _membership(options: dict[str, Any], *, eventhubs: bool) -> GroupMembership:
+    try:
+        return resolve_membership(
+            options.pop("group_protocol"),
+            options.pop("assignment_strategy"),
+            options.pop("group_instance_id"),
+            eventhubs=eventhubs,
+        )
+    except ConfigError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def _failure(membership: GroupMembership, error: str) -> str:
+    hint = unsupported_protocol_hint(membership, error)
+    return f"consumer failed: {redact(error)}" + (f": {hint}" if hint else "")
 
 
 def _check_topics(profile: ConnectionProfile, topic: str, dlq_topic: str, options: dict[str, Any]) -> bool:
