@@ -18,8 +18,8 @@ from consumer.group import (
     ASSIGNMENT_STRATEGIES,
     GROUP_PROTOCOLS,
     GroupMembership,
+    failure_hint,
     resolve_membership,
-    unsupported_protocol_hint,
 )
 from consumer.health import ConsumerMetrics, HealthState
 from consumer.settings import ConsumeSettings, ConsumeSummary, consumer_config
@@ -85,7 +85,8 @@ _STALE_MARGIN_SECONDS = 30.0
     envvar="LAGSCALE_ASSIGNMENT_STRATEGY",
     type=click.Choice(ASSIGNMENT_STRATEGIES),
     default=None,
-    help="Assignor of the classic protocol (range and roundrobin are eager); default: cooperative-sticky.",
+    help="Assignor of the classic protocol: range (default) and roundrobin are eager, "
+    "cooperative-sticky is incremental.",
 )
 @click.option(
     "--group-instance-id",
@@ -201,7 +202,7 @@ def _membership(options: dict[str, Any], *, eventhubs: bool) -> GroupMembership:
 
 
 def _failure(membership: GroupMembership, error: str) -> str:
-    hint = unsupported_protocol_hint(membership, error)
+    hint = failure_hint(membership, error)
     return f"consumer failed: {redact(error)}" + (f": {hint}" if hint else "")
 
 

@@ -127,3 +127,27 @@ def test_a_static_member_restarted_within_the_session_timeout_keeps_its_partitio
         member.process.send_signal(signal.SIGTERM)
         assert member.wait(15) == 0, member.log()
     assert apps.committed(group, topic) == apps.end_offsets(topic)
+
+
+def test_a_crashed_static_member_blocks_its_id_under_the_consumer_protocol(
+    apps: AppKit,
+    make_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    wait_until: Callable[..., None],
+) -> None:
+    """KIP-848 fences the NEW member when an instance id is still held (classic fenced the old one):
+    a replacement started right after a crash, with the crashed member's id, exits with a line that
+    says why, instead of taking over as it would with the classic protocol."""
+    topic, group = make_topic("static-crash", partitions=2), unique_name("group")
+    args = [*consume_args(apps, topic, group, "--process-time", "0"), *PROTOCOLS["consumer"]]
+    args += ["--group-instance-id", "pod-a"]
+    crashed = apps.start("consumer", args)
+    wait_until(lambda: len(owned(crashed)) == 2, WAIT_S, "the member to own both partitions")
+    crashed.kill()
+
+    replacement = apps.run("consumer", args, timeout=WAIT_S)
+
+    assert replacement.returncode == 1, replacement.stderr
+    error = replacement.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: consumer failed: "), replacement.stderr
+    assert "still holds --group-instance-id / LAGSCALE_GROUP_INSTANCE_ID 'pod-a'" in error

@@ -8,7 +8,7 @@ import pytest
 from confluent_kafka import KafkaError
 
 from consumer.assignment import Assignment
-from consumer.group import GroupMembership, resolve_membership, unsupported_protocol_hint
+from consumer.group import GroupMembership, failure_hint, resolve_membership
 from consumer.settings import consumer_config
 from kafkakit.errors import ConfigError
 from kafkakit.profiles import build_profile
@@ -16,14 +16,10 @@ from kafkakit.profiles import build_profile
 CONNECTION_STRING = "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=s"
 
 
-def test_defaults_are_the_consumer_protocol_and_classic_cooperative_sticky_for_event_hubs() -> None:
+def test_defaults_are_the_consumer_protocol_and_classic_range_for_event_hubs() -> None:
     assert resolve_membership(None, None, "", eventhubs=False) == GroupMembership("consumer", "", "")
-    assert resolve_membership(None, None, "", eventhubs=True) == GroupMembership(
-        "classic", "cooperative-sticky", ""
-    )
-    assert (
-        resolve_membership("classic", None, "", eventhubs=False).assignment_strategy == "cooperative-sticky"
-    )
+    assert resolve_membership(None, None, "", eventhubs=True) == GroupMembership("classic", "range", "")
+    assert resolve_membership("classic", None, "", eventhubs=False).assignment_strategy == "range"
     assert resolve_membership("consumer", None, " pod-7 ", eventhubs=True) == GroupMembership(
         "consumer", "", "pod-7"
     )
@@ -72,14 +68,24 @@ def test_incremental_means_only_moving_partitions_are_revoked() -> None:
     assert not GroupMembership("classic", "roundrobin").incremental
 
 
-def test_unsupported_protocol_error_gets_a_hint_only_for_the_consumer_protocol() -> None:
-    text = str(
+def test_fatal_group_errors_get_a_hint_that_says_what_to_change() -> None:
+    """The texts librdkafka 2.16 gave against a Kafka 4.1 broker with the consumer protocol
+    disabled, and for a second static member with the id of one that was killed."""
+    unsupported = str(
         KafkaError(KafkaError._FATAL, "ConsumerGroupHeartbeat fatal error: Broker: API version not supported")
     )
-    hint = unsupported_protocol_hint(GroupMembership("consumer"), text)
-    assert "pass --group-protocol classic (LAGSCALE_GROUP_PROTOCOL=classic)" in hint
-    assert unsupported_protocol_hint(GroupMembership("classic", "range"), text) == ""
-    assert unsupported_protocol_hint(GroupMembership("consumer"), "Broker: Group authorization failed") == ""
+    assert "pass --group-protocol classic (LAGSCALE_GROUP_PROTOCOL=classic)" in failure_hint(
+        GroupMembership("consumer"), unsupported
+    )
+    assert failure_hint(GroupMembership("classic", "range"), unsupported) == ""
+    in_use = (
+        "Fatal error: Broker: The instance ID is still used by another member in the consumer group: "
+        "ConsumerGroupHeartbeat fatal error: Broker: The instance ID is still used by another member"
+    )
+    hint = failure_hint(GroupMembership("consumer", "", "pod-a"), in_use)
+    assert "still holds --group-instance-id / LAGSCALE_GROUP_INSTANCE_ID 'pod-a'" in hint
+    assert "classic" not in hint
+    assert failure_hint(GroupMembership("consumer"), "Broker: Group authorization failed") == ""
 
 
 class FakeMessage:
