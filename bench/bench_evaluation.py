@@ -29,14 +29,14 @@ from confluent_kafka.admin import AdminClient, NewTopic
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from docs_section import update_section  # noqa: E402
+
 from kafkakit.profiles import build_profile  # noqa: E402
 from scaler.errors import OffsetsError  # noqa: E402
 from scaler.kafka import KafkaOffsetSource, OffsetQuery  # noqa: E402
 from scaler.kafka_auth import KafkaConnection, admin_config  # noqa: E402
 from scaler.kafka_stats import WireRequestCounter  # noqa: E402
 
-SECTION_START = "<!-- bench_evaluation:start -->"
-SECTION_END = "<!-- bench_evaluation:end -->"
 RECORDS_PER_PARTITION = 3
 READY_TIMEOUT_S = 120.0
 
@@ -205,18 +205,6 @@ def _ratio(value: float) -> str:
     return f"{value:.1f}x" if value < 10 else f"{value:.0f}x"
 
 
-def update_docs(path: Path, section: str) -> None:
-    """Replace only this benchmark's section (between markers); other sections stay as they are."""
-    block = f"{SECTION_START}\n{section}{SECTION_END}\n"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if SECTION_START in text and SECTION_END in text:
-        head, rest = text.split(SECTION_START, 1)
-        text = head + block + rest.split(SECTION_END, 1)[1].lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", default="", help="PLAINTEXT host:port (default: the local broker)")
@@ -254,7 +242,7 @@ def main() -> None:
     section = markdown(results, ".venv/bin/python bench/bench_evaluation.py --update-docs docs/benchmarks.md")
     print(section)
     if args.update_docs:
-        update_docs(args.update_docs, section)
+        update_section(args.update_docs, "bench_evaluation", section)
 
 
 if __name__ == "__main__":
