@@ -47,6 +47,7 @@ images: setup
 bench: setup
 	$(PY) bench/bench_clients.py --update-docs docs/benchmarks.md
 	$(PY) bench/bench_evaluation.py --update-docs docs/benchmarks.md
+	$(PY) bench/bench_rebalance.py --update-docs docs/benchmarks.md
 
 # The real KEDA operator (built from its Go module on first use by scripts/keda) against the local
 # broker and control plane; see docs/keda-e2e.md. Also part of `make test`'s e2e tier.

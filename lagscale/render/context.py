@@ -114,6 +114,19 @@ def connection_env(profile: str, values: Values, role: str) -> list[dict[str, An
     return env
 
 
+def consumer_group_env(values: Values) -> list[dict[str, Any]]:
+    """The consumer's group protocol settings; with static membership each pod's name becomes its
+    group.instance.id (downward API), stable across restarts of its container."""
+    consumer = values["consumer"]
+    env: list[dict[str, Any]] = [{"name": "LAGSCALE_GROUP_PROTOCOL", "value": consumer["groupProtocol"]}]
+    if consumer["groupProtocol"] == "classic":
+        env.append({"name": "LAGSCALE_ASSIGNMENT_STRATEGY", "value": consumer["assignmentStrategy"]})
+    if consumer["staticMembership"]:
+        pod_name = {"fieldRef": {"fieldPath": "metadata.name"}}
+        env.append({"name": "LAGSCALE_GROUP_INSTANCE_ID", "valueFrom": pod_name})
+    return env
+
+
 def trigger_metadata(profile: str, values: Values) -> dict[str, str]:
     """The kafka trigger's metadata; all strings, as KEDA's metadata map requires."""
     keda = values["keda"]
@@ -225,7 +238,11 @@ def build_context(profile: str, values: Values, *, masked: bool) -> dict[str, An
         "bootstrap": bootstrap_servers(profile, values),
         "sasl": uses_sasl(profile, values),
         "secret_data": secret_data(profile, values, masked=masked),
-        "env": {role: connection_env(profile, values, role) for role in ("consumer", "producer", "scaler")},
+        "env": {
+            "consumer": connection_env(profile, values, "consumer") + consumer_group_env(values),
+            "producer": connection_env(profile, values, "producer"),
+            "scaler": connection_env(profile, values, "scaler"),
+        },
         "trigger": trigger(profile, values),
         "scaler_args": scaler_args(values),
         "scaler_auth_dir": scaler_auth_dir(profile, values),

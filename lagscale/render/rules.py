@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from consumer.group import ASSIGNMENT_STRATEGIES, GROUP_PROTOCOLS
 from kafkakit.errors import ConfigError
 from kafkakit.profiles import parse_connection_string
 from lagscale.render.context import trigger_metadata
@@ -100,6 +101,9 @@ def _workloads(values: Values) -> list[str]:
     consumer, producer, scaler = values["consumer"], values["producer"], values["scaler"]
     if consumer["processTime"] < 0:
         problems.append(f"consumer.processTime: {consumer['processTime']} must be >= 0 seconds")
+    for key, allowed in (("groupProtocol", GROUP_PROTOCOLS), ("assignmentStrategy", ASSIGNMENT_STRATEGIES)):
+        if consumer[key] not in allowed:
+            problems.append(f"consumer.{key}: {consumer[key]!r} must be one of {', '.join(allowed)}")
     ports = {
         "consumer.metricsPort": consumer["metricsPort"],
         "scaler.grpcPort": scaler["grpcPort"],
