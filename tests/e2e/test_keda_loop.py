@@ -23,8 +23,9 @@ import keda_helpers
 import pytest
 from keda_helpers import lagscale_lag_json
 from kubernetes import client, config
-from lab.keda_loop import KedaLoop, LoopSettings
+from lab.keda_loop import KedaLoop
 from lab.lab_env import LabEnv, quantity, wait_for
+from lab.loop_settings import LoopSettings
 
 REPO = Path(__file__).resolve().parents[2]
 TIMELINES = REPO / "build" / "keda-loop"

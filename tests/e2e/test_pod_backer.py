@@ -18,8 +18,8 @@ import keda_helpers
 import pytest
 import yaml
 from k8s_helpers import Kube, wait_until
-from lab.keda_loop import LoopSettings
 from lab.lab_env import LabEnv, kubectl, produce_events, render_kafka_profile
+from lab.loop_settings import LoopSettings
 
 if TYPE_CHECKING:
     from conftest import KafkaEndpoints

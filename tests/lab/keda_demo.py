@@ -26,8 +26,9 @@ from rich.table import Table
 
 # Runs as a script: `lab` (and the project, from the virtualenv) must be importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lab.keda_loop import KedaLoop, LoopSettings, keda_loop
+from lab.keda_loop import KedaLoop, keda_loop
 from lab.lab_env import REPO, LabEnv, LabError, quantity
+from lab.loop_settings import LoopSettings
 from lagscale.demo_state import DemoSnapshot
 from lagscale.live_view import decision_line, render_snapshot
 from lagscale.timeline import DecisionPoint
@@ -38,7 +39,8 @@ DEMO_SETTINGS = LoopSettings(
 REASONS = {
     "up_from_zero": "KEDA: trigger active, activates the Deployment",
     "to_zero": "KEDA: inactive for cooldownPeriod, back to minReplicaCount 0",
-    "hpa": "HPA: ceil(metric / lagThreshold), capped at the partition count",
+    "hpa_up": "HPA: ceil(metric / lagThreshold), at most max(2 x current, 4) per sync",
+    "hpa_down": "HPA: the highest recommendation of its stabilization window went down",
 }
 
 
@@ -91,11 +93,14 @@ class ClusterView:
         changes = recorder.replicas if recorder else []
         for index in range(max(self.seen_changes, 1), len(changes)):
             before, after = changes[index - 1]["replicas"], changes[index]["replicas"]
-            kind = "hpa" if changes[index]["by"] == "hpa" else "up_from_zero" if before == 0 else "to_zero"
+            if changes[index]["by"] == "hpa":
+                kind = "hpa_up" if after > before else "hpa_down"
+            else:
+                kind = "up_from_zero" if before == 0 else "to_zero"
             self.decisions.append(
                 DecisionPoint(
                     time=changes[index]["t"],
-                    path="hpa" if kind == "hpa" else "poll",
+                    path="hpa" if kind.startswith("hpa") else "poll",
                     active=active,
                     metric=metric,
                     total_lag=lag,
@@ -117,7 +122,8 @@ class ClusterView:
             process = processes.get(pod.metadata.name, {})
             ports = ",".join(str(port) for port in process.get("ports", {}).values())
             pid = str(process.get("pid", "-"))
-            table.add_row(pod.metadata.name, pod.status.phase, "yes" if ready else "no", pid, ports or "-")
+            phase = "Terminating" if pod.metadata.deletion_timestamp else pod.status.phase
+            table.add_row(pod.metadata.name, phase, "yes" if ready else "no", pid, ports or "-")
         return table
 
 
