@@ -24,7 +24,7 @@ import pytest
 from keda_helpers import lagscale_lag_json
 from kubernetes import client, config
 from lab.keda_loop import KedaLoop
-from lab.lab_env import LabEnv, quantity, wait_for
+from lab.lab_env import LabEnv, kubectl, quantity, wait_for
 from lab.loop_settings import LoopSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,6 +90,13 @@ def _keda_and_lagscale_on_the_same_offsets(loop: KedaLoop) -> tuple[float, dict[
     return (keda, before) if _same_offsets(before, after) else None
 
 
+def _external_metric_path(loop: KedaLoop) -> str:
+    return (
+        f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{loop.namespace}/{loop.metric_name()}"
+        f"?labelSelector=scaledobject.keda.sh%2Fname%3D{loop.scaled_object}"
+    )
+
+
 def _definition_args(loop: KedaLoop) -> list[str]:
     files = {name: str(loop.definitions_dir / f"{name}.yaml") for name in ("so", "ta", "secret")}
     return [files["so"], "--trigger-auth", files["ta"], "--secret", files["secret"]]
@@ -141,6 +148,9 @@ def test_real_keda_and_hpa_scale_real_consumers_to_the_partition_count_and_back(
     )
     assert keda_value == float(ours["metric_value"]), (keda_value, ours)
     assert ours["active"] is True
+    # The same query with kubectl, as a user would make it.
+    raw = json.loads(kubectl(loop.lab, "get", "--raw", _external_metric_path(loop)))
+    assert [item["metricName"] for item in raw["items"]] == [loop.metric_name()]
 
     hpa = wait_for("the HPA to read KEDA's metric (ScalingActive)", lambda: _hpa_reads_the_metric(loop), 60)
     assert hpa.spec.metrics[0].external.target.average_value == "10"  # the profile's lagThreshold
