@@ -6,7 +6,9 @@ on 127.0.0.1, because the operator runs on the host (scripts/keda), not in the c
 
 `external` (pull): KEDA calls GetMetricSpec for its HPA, then GetMetrics + IsActive every poll.
 `external-push`: KEDA also holds StreamIsActive open and scales 0 -> 1 as soon as a message says so.
-KWOK pods run no code and there is no metrics adapter, so replicas move only by KEDA's 0 <-> 1 steps.
+The consumer pods stay KWOK stand-ins (the image is renamed so the lab's pod backer leaves them alone):
+the test commits offsets itself. Replicas are asserted only as far as KEDA's own 0 -> (>= 1) -> 0 steps;
+in the lab the HPA may go past 1 through KEDA's metrics adapter.
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ def _render(
         "topic": topic,
         "consumerGroup": group,
         "producer.enabled": "false",
+        "consumer.image.repository": "registry.invalid/lagscale/consumer-standin",  # not backed
         "scaler.mode": "external",
         "kafka.bootstrapServers": kafka.bootstrap,  # the PLAINTEXT listener
         "kafka.sasl": "none",
@@ -227,7 +230,7 @@ def test_keda_pulls_from_lagscale_external_scaler(
     # 6 + 6 records: lag 12, plus 1 for uncommitted partition 2 = 13 > 2.
     produce(kafka.bootstrap, topic, {0: 6, 1: 6})
     wait_until(
-        "KEDA to activate 0 -> 1", lambda: replicas(kube, namespace, deployment) == 1 or None, timeout=60
+        "KEDA to activate 0 -> 1", lambda: replicas(kube, namespace, deployment) >= 1 or None, timeout=60
     )
     assert _saw(grpc_scaler, namespace, name, active="True", metric=13)
 
@@ -275,6 +278,6 @@ def test_keda_push_activates_through_stream_is_active(
 
     produce(kafka.bootstrap, topic, {0: 6, 1: 6})
     wait_until(
-        "the stream to activate 0 -> 1", lambda: replicas(kube, namespace, deployment) == 1, timeout=60
+        "the stream to activate 0 -> 1", lambda: replicas(kube, namespace, deployment) >= 1, timeout=60
     )
     assert _saw(grpc_scaler, namespace, name, active="True", metric=13)
