@@ -70,7 +70,11 @@ def _confluent_oauth(oauth: OAuthSettings) -> dict[str, Any]:
     """librdkafka's own OIDC client for a client secret (it fetches and refreshes the tokens);
     lagscale's token source through `oauth_cb` for a client assertion or a token file."""
     if oauth.needs_callback:
-        return {"oauth_cb": confluent_oauth_cb(TokenSource(oauth))}
+        source = TokenSource(oauth)
+        # The first token now: a bad credential fails here in our words, not ten seconds later as
+        # librdkafka's "OAuth token not set" (it swallows what the callback raised).
+        source.token()
+        return {"oauth_cb": confluent_oauth_cb(source)}
     config: dict[str, Any] = {
         "sasl.oauthbearer.method": "oidc",
         "sasl.oauthbearer.token.endpoint.url": oauth.token_endpoint,

@@ -69,13 +69,6 @@ class TokenSource:
             assert self._current is not None
             return self._current
 
-    def refresh(self) -> AccessToken:
-        """A new token now (librdkafka's oauth_cb asks when its own refresh time has come)."""
-        with self._lock:
-            self._replace(self._fetch())
-            assert self._current is not None
-            return self._current
-
     def _replace(self, token: AccessToken) -> None:
         if self._current is not None:
             forget_secret(self._current.value)
@@ -202,10 +195,11 @@ def _json_object(raw: bytes) -> dict[str, Any]:
 
 
 def confluent_oauth_cb(source: TokenSource) -> Callable[[str], tuple[str, float, str, dict[str, str]]]:
-    """confluent-kafka's `oauth_cb`: called by librdkafka whenever it wants a new token."""
+    """confluent-kafka's `oauth_cb`: called by librdkafka when it wants a token, at start and at 80%
+    of the current one's lifetime (by then the source's cache is due as well)."""
 
     def refresh(_oauthbearer_config: str) -> tuple[str, float, str, dict[str, str]]:
-        token = source.refresh()
+        token = source.token()
         return token.value, token.expires_at, token.principal, dict(source.settings.extensions)
 
     return refresh

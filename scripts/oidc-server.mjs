@@ -81,6 +81,10 @@ function serve() {
     },
     ttl: { ClientCredentials: (ctx, token) => token.resourceServer?.accessTokenTTL || 300 },
   });
+  // Entra ID accepts a federated (service-account) token as often as it likes while it is valid, and
+  // the kubelet rewrites the file only every hour or so: let the assertion client do the same here
+  // (oidc-provider would otherwise accept each assertion once).
+  provider.ReplayDetection.unique = async () => true;
   // One line per token issued or refused: the refresh tests count them. Never the token itself.
   // JWT access tokens are not stored, so the model emits `issued` rather than `saved`.
   provider.on('client_credentials.issued', (token) => {
