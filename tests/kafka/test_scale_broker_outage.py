@@ -24,7 +24,7 @@ pytestmark = pytest.mark.kafka
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SCRIPT = REPO_ROOT / "scripts" / "kafka"
 # Ports of this test's own broker, next to the shared one's 1909x.
-PORTS = {"PLAINTEXT": 29092, "CONTROLLER": 29093, "SASL": 29094, "SSL": 29095}
+PORTS = {"PLAINTEXT": 29092, "CONTROLLER": 29093, "SASL": 29094, "SSL": 29095, "OAUTH": 29096}
 PARTITIONS = 4
 COOLDOWN_S = 2
 WaitUntil = Callable[[Callable[[], bool], float, str], None]
