@@ -12,7 +12,7 @@ from lagscale.demo.local_broker import parse_env_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SCRIPT = REPO_ROOT / "scripts" / "kafka"
-LISTENERS = ("PLAINTEXT", "CONTROLLER", "SASL", "SSL")
+LISTENERS = ("PLAINTEXT", "CONTROLLER", "SASL", "SSL", "OAUTH")
 
 
 def free_ports(count: int) -> list[int]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from kafkakit.profiles import EVENTHUBS_KAFKA_PORT, EVENTHUBS_USERNAME, parse_connection_string
 from kafkakit.secrets import mask
+from lagscale.render.token_auth import oauth_env, oauth_secret_data, uses_oauth
 
 Values = dict[str, Any]
 
@@ -71,12 +72,19 @@ def eventhubs_host(values: Values) -> str:
     return EVENTHUBS_HOST_PLACEHOLDER
 
 
+def _host(profile: str, values: Values) -> str:
+    """The first bootstrap server's host (Event Hubs: the namespace host, for the scope)."""
+    return bootstrap_servers(profile, values).split(",")[0].rpartition(":")[0]
+
+
 def uses_sasl(profile: str, values: Values) -> bool:
-    return profile == "eventhubs" or values["kafka"]["sasl"] == "plaintext"
+    return profile == "eventhubs" or values["kafka"]["sasl"] in ("plaintext", "oauthbearer")
 
 
 def secret_data(profile: str, values: Values, *, masked: bool) -> dict[str, str]:
     """The Secret's stringData (KEDA's parameter names as keys); real values masked on request."""
+    if uses_oauth(profile, values):
+        return oauth_secret_data(profile, values, _host(profile, values), masked=masked)
     if profile == "eventhubs":
         username, real = EVENTHUBS_USERNAME, values["eventhubs"]["connectionString"]
         placeholder, tls = CONNECTION_STRING_PLACEHOLDER, "enable"
@@ -95,7 +103,9 @@ def connection_env(profile: str, values: Values, role: str) -> list[dict[str, An
     """Env of a lagscale container (`role`: consumer, producer or scaler), with the tutorial's names.
     The producer reads the password as KAFKA_EVENTHUB_CONNECTION_STRING, the others as ..._PASSWORD."""
     secret = object_names(values["instance"])["secret"]
-    if profile == "eventhubs":
+    if uses_oauth(profile, values):
+        kind = "eventhubs" if profile == "eventhubs" else "oauthbearer"
+    elif profile == "eventhubs":
         kind = "eventhubs"
     else:
         kind = "sasl_plain" if uses_sasl(profile, values) else "plaintext"
@@ -103,7 +113,9 @@ def connection_env(profile: str, values: Values, role: str) -> list[dict[str, An
         {"name": "LAGSCALE_PROFILE", "value": kind},
         {"name": "KAFKA_EVENTHUB_ENDPOINT", "value": bootstrap_servers(profile, values)},
     ]
-    if uses_sasl(profile, values):
+    if uses_oauth(profile, values):
+        env += oauth_env(profile, values, _host(profile, values), secret)
+    elif uses_sasl(profile, values):
         producer_on_eventhubs = role == "producer" and profile == "eventhubs"
         variable = "KAFKA_EVENTHUB_CONNECTION_STRING" if producer_on_eventhubs else "KAFKA_EVENTHUB_PASSWORD"
         env.append(_from_secret("KAFKA_EVENTHUB_USERNAME", secret, "username"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,9 @@ from kafkakit.cli_options import GROUP, TOPIC, Decorator, Flag, options, seconds
 from kafkakit.errors import ConfigError
 from scaler.keda.fixes import FIX_NAMES, Fixes, parse_fixes
 from scaler.loop.decision import MODES
+
+if TYPE_CHECKING:
+    from scaler.grpc.tls import ServerTls
 
 
 @dataclass(frozen=True)
@@ -198,3 +201,34 @@ def fixes_from(text: str) -> Fixes:
         return parse_fixes(text)
     except ConfigError as error:
         raise error.renamed(as_flag) from None
+
+
+# -- TLS of the External Scaler gRPC server (`serve-grpc`, `scale --serve-grpc`) ---------------------
+
+GRPC_CERT_FILE = Flag(
+    "--grpc-cert-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Serve gRPC over TLS with this PEM certificate (chain); KEDA: enableTLS or caCert.",
+)
+GRPC_KEY_FILE = Flag("--grpc-key-file", type=click.Path(path_type=Path), default=None, help="Its PEM key.")
+GRPC_CLIENT_CA_FILE = Flag(
+    "--grpc-client-ca-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Require client certificates signed by this PEM CA (KEDA's tlsClientCert/tlsClientKey).",
+)
+
+
+def grpc_tls_options() -> Decorator[Any]:
+    """The three gRPC TLS options, in order."""
+    return options(GRPC_CERT_FILE(), GRPC_KEY_FILE(), GRPC_CLIENT_CA_FILE())
+
+
+def server_tls(options: dict[str, Any]) -> ServerTls:
+    """The gRPC TLS files from (and removed from) the options of `grpc_tls_options`."""
+    from scaler.grpc.tls import ServerTls  # noqa: PLC0415 - grpc loads slowly; only serving needs it
+
+    return ServerTls(
+        options.pop("grpc_cert_file"), options.pop("grpc_key_file"), options.pop("grpc_client_ca_file")
+    )

@@ -40,7 +40,9 @@ from scaler.cli.options import (
     TIMEOUT,
     config_file_options,
     fixes_from,
+    grpc_tls_options,
     scaled_object_options,
+    server_tls,
     trigger_options,
 )
 from scaler.cli.settings import Settings, settings_from_options
@@ -115,6 +117,7 @@ _log = logging.getLogger("scaler")
     default=None,
     help="With --serve-grpc: TriggerAuthentication parameters, one file each (e.g. a mounted Secret).",
 )
+@grpc_tls_options()
 @VERBOSE()
 def scale(**options: Any) -> None:
     """Scale consumers on consumer-group lag, with KEDA's exact semantics, explaining each step."""
@@ -123,6 +126,9 @@ def scale(**options: Any) -> None:
     if options["serve_grpc_listen"] is not None:
         _serve_grpc(options["serve_grpc_listen"], fixes, options)
         return
+    for key in ("grpc_cert_file", "grpc_key_file", "grpc_client_ca_file"):
+        if options.pop(key) is not None:
+            raise click.UsageError(f"--{key.replace('_', '-')} only makes sense with --serve-grpc")
     settings = settings_from_options(options, mode=options.pop("mode"), fixes=fixes)
     _log_start(settings, options)
     built = build_target(_target_options(settings, options))
@@ -147,7 +153,7 @@ def _serve_grpc(listen: str, fixes: Fixes, options: dict[str, Any]) -> None:
         kafka_timeout=options["timeout"],
         auth_params=read_auth_dir(auth_dir) if auth_dir else {},
     )
-    serve_external_scaler(listen, settings, listen_flag="--serve-grpc")
+    serve_external_scaler(listen, settings, listen_flag="--serve-grpc", tls=server_tls(options))
 
 
 def _log_start(settings: Settings, options: dict[str, Any]) -> None:

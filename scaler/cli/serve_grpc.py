@@ -9,7 +9,7 @@ import click
 
 from kafkakit.cli_options import VERBOSE, command, legacy_envvars, option
 from kafkakit.logs import configure_logging
-from scaler.cli.options import FIXES, TIMEOUT, fixes_from
+from scaler.cli.options import FIXES, TIMEOUT, fixes_from, grpc_tls_options, server_tls
 from scaler.grpc.scalers import ScalerSettings
 from scaler.grpc.server import DEFAULT_HOST, DEFAULT_PORT, read_auth_dir, serve_external_scaler
 
@@ -43,6 +43,7 @@ from scaler.grpc.server import DEFAULT_HOST, DEFAULT_PORT, read_auth_dir, serve_
     show_default=True,
     help="Answer calls this close together from one evaluation (KEDA's GetMetrics + IsActive pair).",
 )
+@grpc_tls_options()
 @TIMEOUT()
 @option("--max-workers", type=click.IntRange(min=2), default=32, show_default=True, help="Server threads.")
 @VERBOSE()
@@ -57,4 +58,4 @@ def serve_grpc(**options: Any) -> None:
         reuse_seconds=options["reuse_seconds"],
         auth_params=read_auth_dir(auth_dir) if auth_dir else {},
     )
-    serve_external_scaler(options["listen"], settings, options["max_workers"])
+    serve_external_scaler(options["listen"], settings, options["max_workers"], tls=server_tls(options))

@@ -18,6 +18,7 @@ from kafkakit.logs import log_event
 from kafkakit.secrets import register_secret
 from scaler.grpc.scalers import ScalerSettings, logger
 from scaler.grpc.service import ExternalScalerService, start_server
+from scaler.grpc.tls import ServerTls, server_credentials
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9090  # lagscale/render/templates/values.yaml scaler.grpcPort
@@ -57,13 +58,21 @@ def read_auth_dir(directory: Path, flag: str = "--auth-dir") -> dict[str, str]:
 
 
 def serve_external_scaler(
-    listen: str, settings: ScalerSettings, max_workers: int = 32, *, listen_flag: str = "--listen"
+    listen: str,
+    settings: ScalerSettings,
+    max_workers: int = 32,
+    *,
+    listen_flag: str = "--listen",
+    tls: ServerTls | None = None,
 ) -> None:
-    """Serve `[HOST:]PORT` until SIGTERM (ends normally) or Ctrl+C (KeyboardInterrupt)."""
+    """Serve `[HOST:]PORT` (over TLS when `tls` names files) until SIGTERM (ends normally) or
+    Ctrl+C (KeyboardInterrupt)."""
     address = parse_listen_address(listen, listen_flag)
+    tls = tls or ServerTls()
+    credentials = server_credentials(tls)
     service = ExternalScalerService(settings)
     try:
-        server, port = start_server(service, address, max_workers=max_workers)
+        server, port = start_server(service, address, max_workers=max_workers, credentials=credentials)
     except OSError as error:
         raise SetupError(f"{listen_flag}: {error}") from None
     stop = threading.Event()
@@ -74,7 +83,14 @@ def serve_external_scaler(
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in _STOP_GRACE_SECONDS}
-    print(f"serving KEDA external scaler on {address.rpartition(':')[0]}:{port}", file=sys.stderr, flush=True)
+    over = (
+        " over TLS" + (" (client certificates required)" if tls.client_ca_file else "") if credentials else ""
+    )
+    print(
+        f"serving KEDA external scaler on {address.rpartition(':')[0]}:{port}{over}",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         stop.wait()
     finally:

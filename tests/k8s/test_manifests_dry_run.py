@@ -60,6 +60,42 @@ NON_DEFAULT_CASES = {
         "kafka",
         ["scaler.mode=external", "kafka.sasl=plaintext", "kafka.password=s3cret"],
     ),
+    "kafka-oauthbearer": (
+        "kafka",
+        [
+            "kafka.sasl=oauthbearer",
+            "kafka.broker.enabled=false",
+            "kafka.topic.create=false",
+            "kafka.bootstrapServers=broker-0.example:9093",
+            "oauth.tokenEndpoint=https://idp.example/token",
+            "oauth.clientId=lagscale",
+            "oauth.clientSecret=s3cret",
+            "oauth.scopes=kafka",
+            "oauth.extensions=logicalCluster=lkc-1",
+        ],
+    ),
+    "kafka-oauthbearer-external": (
+        "kafka",
+        [
+            "scaler.mode=external",
+            "kafka.sasl=oauthbearer",
+            "kafka.broker.enabled=false",
+            "kafka.topic.create=false",
+            "kafka.bootstrapServers=broker-0.example:9093",
+            "oauth.tokenEndpoint=https://idp.example/token",
+            "oauth.clientId=lagscale",
+        ],
+    ),
+    "eventhubs-entra": (
+        "eventhubs",
+        [
+            "eventhubs.auth=entra",
+            "eventhubs.host=lagscale.servicebus.windows.net",
+            "oauth.tenantId=00000000-0000-0000-0000-000000000000",
+            "oauth.clientId=app",
+            "oauth.clientSecret=s3cret",
+        ],
+    ),
     "kafka-existing-cluster": (
         "kafka",
         ["kafka.broker.enabled=false", "kafka.bootstrapServers=broker-0.example:9092,broker-1.example:9092"],

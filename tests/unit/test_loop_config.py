@@ -240,7 +240,7 @@ def test_sasl_naming_several_modes_is_refused(tmp_path: Path) -> None:
     result = _scale_edited_yaml(tmp_path, 5, "sasl: plaintext", 'sasl: "plaintext,none"')
     assert result.exit_code == 2
     assert "spec.triggers[0].metadata.sasl: 'plaintext,none' names several modes" in result.output
-    assert "pick exactly one of none, plaintext, scram_sha256 or scram_sha512" in result.output
+    assert "pick exactly one of none, plaintext, scram_sha256, scram_sha512 or oauthbearer" in result.output
 
 
 @pytest.mark.parametrize(
