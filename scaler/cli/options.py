@@ -8,6 +8,8 @@ judges them once; ScaledObject flags become a ScaledObjectSpec, checked by its o
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +19,7 @@ import click
 from kafkakit.cli_options import GROUP, TOPIC, Decorator, Flag, options, seconds
 from kafkakit.errors import ConfigError
 from scaler.keda.fixes import FIX_NAMES, Fixes, parse_fixes
+from scaler.keda.hpa import DEFAULT_CONTROLLER, HpaController
 from scaler.loop.decision import MODES
 
 if TYPE_CHECKING:
@@ -117,6 +120,45 @@ def keda_flag(key: str) -> Flag:
     """The flag of one KEDA setting, e.g. keda_flag("lagThreshold")(default=10) for a command with
     its own default."""
     return next(flag.flag for flag in (*TRIGGER_FLAGS, *SPEC_FLAGS) if flag.key == key)
+
+
+# kube-controller-manager's HPA settings (one per cluster, not per ScaledObject): `simulate` and
+# `demo` let them be set, so a simulation can run with the timings of the cluster it stands for.
+HPA_SYNC_PERIOD = Flag(
+    "--hpa-sync-period",
+    type=click.IntRange(min=1),
+    default=None,
+    help="HPA sync period in seconds (--horizontal-pod-autoscaler-sync-period; Kubernetes default 15).",
+)
+DOWNSCALE_STABILIZATION = Flag(
+    "--downscale-stabilization",
+    type=click.IntRange(min=0),
+    default=None,
+    help="HPA scale-down stabilization window in seconds (--horizontal-pod-autoscaler-downscale-"
+    "stabilization; Kubernetes default 300); a ScaledObject's behavior overrides it.",
+)
+HPA_TOLERANCE = Flag(
+    "--hpa-tolerance",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="HPA tolerance (--horizontal-pod-autoscaler-tolerance; Kubernetes default 0.1).",
+)
+
+
+def hpa_controller_options() -> Decorator[Any]:
+    return options(HPA_SYNC_PERIOD(), DOWNSCALE_STABILIZATION(), HPA_TOLERANCE())
+
+
+def controller_from_options(
+    options: Mapping[str, Any], base: HpaController = DEFAULT_CONTROLLER
+) -> HpaController:
+    """`base` with the HPA controller settings the flags set."""
+    given = {
+        "sync_period_seconds": options.get("hpa_sync_period"),
+        "downscale_stabilization_seconds": options.get("downscale_stabilization"),
+        "tolerance": options.get("hpa_tolerance"),
+    }
+    return dataclasses.replace(base, **{name: value for name, value in given.items() if value is not None})
 
 
 # The other scaling settings every scaling command shares.
