@@ -5,6 +5,7 @@ The simulator and the local demo both fill a Timeline; the plots and the summary
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -45,6 +46,23 @@ class Timeline:
     def summary(self) -> RunSummary:
         return summarize(self)
 
+    def at_decisions(self) -> Timeline:
+        """The run as the scaling loop saw it, one sample per decision: how the local demo records
+        a run, so a simulated run summarised this way compares like for like."""
+        samples: list[Sample] = []
+        for decision in self.decisions:
+            lag = samples[-1].total_lag if samples else 0
+            samples.append(decision_sample(decision, decision.desired, lag, ready=0))
+        return dataclasses.replace(self, samples=samples)
+
+    def replica_path(self) -> list[int]:
+        """The replica counts asked for, with repeats collapsed: e.g. [0, 1, 4, 6, 1, 0]."""
+        path = [self.initial_replicas]
+        for sample in self.samples:
+            if sample.current != path[-1]:
+                path.append(sample.current)
+        return path
+
 
 @dataclass(frozen=True)
 class RunSummary:
@@ -68,6 +86,20 @@ class RunSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def decision_sample(decision: Decision, replicas: int, previous_lag: int, ready: int) -> Sample:
+    """A sample at a decision: `replicas` after it was applied; a failed read keeps the last lag."""
+    by_partition = sorted(decision.partitions, key=lambda sample: sample.partition)
+    return Sample(
+        time=decision.time,
+        total_lag=decision.total_lag if decision.total_lag is not None else previous_lag,
+        current=replicas,
+        ready=ready,
+        metric=decision.metric,
+        desired=decision.desired,
+        partition_lags=tuple(sample.lag for sample in by_partition),
+    )
 
 
 def summarize(timeline: Timeline) -> RunSummary:

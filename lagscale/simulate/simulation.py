@@ -1,27 +1,34 @@
-"""What-if simulation: KEDA + HPA against a modelled topic, second by second, with no broker.
+"""What-if simulation: KEDA + HPA against a modelled topic and consumer group, with no broker.
 
 The scaling rules are not re-implemented here: the real ScalingLoop runs, built from the
-scenario's ScalingConfig as for `lagscale scale`, on a FakeClock against the in-memory topic
-(an OffsetSource) and Deployment (a ReplicaTarget) of lagscale.simulate.world. Same input, same
+scenario's ScalingConfig as for `lagscale scale`, on a fake clock against the in-memory topic
+(an OffsetSource) and Deployment (a ReplicaTarget) of lagscale.simulate.world. Time moves in
+steps of a tenth of a second, fine enough for commits, pauses and rebalances. Same input, same
 output: nothing here reads the wall clock or a random source.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from kafkakit.errors import ConfigError, Problem
+from lagscale.simulate.group_settings import GroupSettings, measured_group, measured_start_spread
+from lagscale.simulate.keys import KeySpread
 from lagscale.simulate.load import LoadProfile
-from lagscale.simulate.world import SIMULATED_TOPIC, SimulatedDeployment, SimulatedTopic
+from lagscale.simulate.topic import SIMULATED_TOPIC, SimulatedTopic
+from lagscale.simulate.world import SimulatedDeployment
 from lagscale.timeline import RunSummary, Sample, Timeline
 from scaler.keda.fixes import Fixes
-from scaler.loop.clock import FakeClock
 from scaler.loop.config import ScalingConfig
 from scaler.loop.decision import Decision, Mode
 from scaler.loop.scaling_loop import ScalingLoop
+
+STEPS_PER_SECOND = 10
+_EPSILON = 1e-9
 
 
 @dataclass(frozen=True)
@@ -34,17 +41,23 @@ class Scenario:
     partitions: int = 6
     process_time: float = 0.1
     pod_start_delay: float = 5.0
+    pod_start_spread: float = field(default_factory=measured_start_spread)
+    """Pods asked for at once start their consumers this far apart, one after another."""
     initial_replicas: int = 0
     """Pods already consuming when the run starts (e.g. 63 of 64 to see keda#2908)."""
     initial_lag: int = 0
-    """Events already waiting when the run starts, spread over the partitions."""
+    """Events already waiting when the run starts, spread over the partitions by the keys."""
     duration: int = 900
     label: str = ""
+    keys: KeySpread = field(default_factory=KeySpread)
+    group: GroupSettings = field(default_factory=measured_group)
 
     def validate(self) -> Scenario:
         """What the flag types do not already check (a consumer must take time per event)."""
         if self.process_time <= 0:
             raise ConfigError(Problem("--process-time", f"must be > 0 seconds, got {self.process_time:g}"))
+        self.keys.shares(self.partitions)  # weights: must match the partitions
+        self.group.validate()
         return self
 
     def with_mode(self, mode: Mode, fixes: Fixes, label: str) -> Scenario:
@@ -75,18 +88,43 @@ class SimulationResult:
             "lag_threshold": scenario.config.trigger.lag_threshold,
             "events_produced": self.events_produced,
             "events_consumed": self.events_consumed,
+            "replica_path": self.timeline.replica_path(),
         }
+
+
+class SimulationClock:
+    """The simulation's time: set step by step; the loop's waits only ever reach what is due."""
+
+    def __init__(self) -> None:
+        self._now = 0.0
+
+    def now(self) -> float:
+        return self._now
+
+    def set(self, moment: float) -> None:
+        self._now = moment
+
+    def wait(self, seconds: float, stop: threading.Event | None = None) -> bool:
+        if seconds > 0:
+            self._now += seconds
+        return False
 
 
 def run(scenario: Scenario) -> SimulationResult:
     """Simulate `scenario.duration` seconds; the real ScalingLoop decides every replica change."""
     scenario.validate()
-    clock = FakeClock(start=0.0)
+    clock = SimulationClock()
     config = scenario.config
-    topic = SimulatedTopic(
-        config.trigger.topic or SIMULATED_TOPIC, scenario.partitions, scenario.process_time
+    topic = SimulatedTopic(config.trigger.topic or SIMULATED_TOPIC, scenario.partitions, scenario.keys)
+    deployment = SimulatedDeployment(
+        clock,
+        topic,
+        group=scenario.group,
+        process_time=scenario.process_time,
+        pod_start_delay=scenario.pod_start_delay,
+        initial_replicas=scenario.initial_replicas,
+        pod_start_spread=scenario.pod_start_spread,
     )
-    deployment = SimulatedDeployment(clock, scenario.pod_start_delay, scenario.initial_replicas)
     timeline = Timeline(
         label=scenario.label or config.mode,
         partitions=scenario.partitions,
@@ -96,21 +134,21 @@ def run(scenario: Scenario) -> SimulationResult:
     )
     # The clock starts at 0, so the decisions' times are already seconds since the start.
     loop = ScalingLoop(config, topic, deployment, clock=clock, on_decision=timeline.decisions.append)
-    latest = timeline.decisions
     topic.produce(scenario.initial_lag)
-    produced, consumed = scenario.initial_lag, 0
-    events = scenario.load.events(scenario.duration)
-    for second in range(scenario.duration):
-        topic.produce(events[second])
-        produced += events[second]
-        # The scaler looks mid-second: this second's events have arrived but are not processed yet,
-        # so consumers that keep up still show in-flight lag, as real commit intervals make them.
-        while loop.next_due() <= clock.now():  # the poll and/or HPA sync due this second
+    events = scenario.load.events(scenario.duration, 1 / STEPS_PER_SECOND)
+    for step, count in enumerate(events):
+        now = step / STEPS_PER_SECOND
+        clock.set(now)
+        topic.produce(count)
+        # The scaler reads offsets after this step's events arrived and before they are worked on.
+        while loop.next_due() <= now + _EPSILON:
             loop.step()
-        consumed += topic.consume(deployment.ready_replicas())
-        timeline.samples.append(_sample(second, topic, deployment, latest[-1] if latest else None))
-        clock.advance(1)
-    return SimulationResult(scenario, timeline, produced, consumed)
+            clock.set(now)
+        if step % STEPS_PER_SECOND == 0:
+            latest = timeline.decisions[-1] if timeline.decisions else None
+            timeline.samples.append(_sample(now, topic, deployment, latest))
+        deployment.work(now, (step + 1) / STEPS_PER_SECOND)
+    return SimulationResult(scenario, timeline, topic.produced, deployment.processed())
 
 
 def compare(scenario: Scenario, variants: Sequence[tuple[Mode, Fixes, str]]) -> list[SimulationResult]:
@@ -119,10 +157,10 @@ def compare(scenario: Scenario, variants: Sequence[tuple[Mode, Fixes, str]]) -> 
 
 
 def _sample(
-    second: int, topic: SimulatedTopic, deployment: SimulatedDeployment, decision: Decision | None
+    moment: float, topic: SimulatedTopic, deployment: SimulatedDeployment, decision: Decision | None
 ) -> Sample:
     return Sample(
-        time=float(second),
+        time=round(moment, 3),
         total_lag=topic.total_lag(),
         current=deployment.current_replicas(),
         ready=deployment.ready_replicas(),
