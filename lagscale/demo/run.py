@@ -35,6 +35,10 @@ from lagscale.demo.effects import (
 from lagscale.demo.state import DemoObserver, DemoState
 from lagscale.plots.html import write_html
 from lagscale.plots.png import write_png
+from lagscale.simulate.group_settings import measured_group, measured_process_start
+from lagscale.simulate.keys import parse_keys
+from lagscale.simulate.load import LoadProfile
+from lagscale.simulate.simulation import Scenario
 from lagscale.timeline import RunSummary, Timeline
 from scaler.cli.options import as_flag
 from scaler.kafka.connection import KafkaConnection
@@ -68,6 +72,17 @@ class DemoSettings:
     polling_interval: int = 2
     cooldown_period: int = 20
     downscale_stabilization: int = 10
+    hpa_sync_period: int | None = None
+    """None: every pollingInterval, to keep the demo short."""
+    hpa_tolerance: float = 0.1
+    group_protocol: str = "consumer"
+    assignment_strategy: str = ""
+    commit_interval: float = 1.0
+    key: str = "random"
+    """The producer's --key: how its events spread over the partitions."""
+    later_bursts: tuple[tuple[float, int], ...] = ()
+    """(seconds after the start, events): more bursts, each by a producer of its own (no flag:
+    bench/bench_simulate.py uses it for a load of two bursts)."""
     mode: Mode = "keda"
     duration: float = 240.0
     out_dir: Path = Path("out")
@@ -113,10 +128,39 @@ class DemoSettings:
         if problems or trigger is None:
             raise ConfigError(problems, title="invalid demo settings")
         controller = HpaController(
+            tolerance=self.hpa_tolerance,
             downscale_stabilization_seconds=self.downscale_stabilization,
-            sync_period_seconds=self.polling_interval,
+            sync_period_seconds=self.hpa_sync_period or self.polling_interval,
         )
         return ScalingConfig(trigger, spec, controller=controller, mode=self.mode)
+
+    def scenario(self, config: ScalingConfig) -> Scenario:
+        """What `lagscale simulate` runs for this demo (`config` is scaling_config()): the same
+        scaling config, load, partitions, keys and group protocol; the consumers' and the
+        producer's start-up take the measured time of a `python -m consumer` start."""
+        start = measured_process_start()
+        bursts = tuple((at + start, count) for at, count in ((0.0, self.burst), *self.later_bursts) if count)
+        rate = ((start, self.rate), (start + self.produce_seconds, 0.0))
+        load = LoadProfile(
+            description=f"burst {self.burst}, then {self.rate:g}/s for {self.produce_seconds:g} s"
+            + "".join(f", {count} more at {at:g} s" for at, count in self.later_bursts),
+            rate_steps=(rate,) if self.rate and self.produce_seconds else (),
+            single_bursts=bursts,
+        )
+        group = measured_group(
+            self.group_protocol, self.assignment_strategy, commit_interval=self.commit_interval
+        )
+        return Scenario(
+            load=load,
+            config=config,
+            partitions=self.partitions,
+            process_time=self.process_time,
+            pod_start_delay=start,
+            duration=math.ceil(self.duration),
+            label="predicted by lagscale simulate",
+            keys=parse_keys(self.key),
+            group=group,
+        )
 
     @property
     def total_events(self) -> int:
@@ -136,11 +180,7 @@ class DemoResult:
     @property
     def replica_path(self) -> list[int]:
         """The replica counts asked for, with repeats collapsed: e.g. [0, 1, 4, 6, 1, 0]."""
-        path = [self.timeline.initial_replicas]
-        for sample in self.timeline.samples:
-            if sample.current != path[-1]:
-                path.append(sample.current)
-        return path
+        return self.timeline.replica_path()
 
 
 @dataclass
@@ -156,14 +196,17 @@ class _Run:
     loop_thread: threading.Thread | None = None
     loop_error: list[BaseException] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
-    producer: subprocess.Popen[bytes] | None = None
+    producers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    later: list[tuple[float, list[str]]] = field(default_factory=list)
+    """Producers still to start: (seconds after the start, argv)."""
 
     def stop(self, keep_topic: bool) -> None:
         self.loop_stop.set()
         if self.loop_thread is not None:
             self.loop_thread.join(timeout=30)
         self.target.close()
-        stop_producer(self.producer)
+        for producer in self.producers:
+            stop_producer(producer)
         self.source.close()
         if not keep_topic:
             delete_topics(self.admin, [self.topic, f"{self.topic}.dlq"])
@@ -181,7 +224,8 @@ def run_demo(settings: DemoSettings, config: ScalingConfig, observer: DemoObserv
     outcome: Outcome = "failed"
     try:
         _start_loop(run, config, clock, state, observer)
-        run.producer = start_producer(_producer_argv(settings, topic), log_dir / "producer.log")
+        run.producers.append(start_producer(_producer_argv(settings, topic), log_dir / "producer.log"))
+        run.later = [(at, _burst_argv(settings, topic, count)) for at, count in sorted(settings.later_bursts)]
         outcome = _watch(run, settings, state, observer, clock)
     except KeyboardInterrupt:
         outcome = "interrupted"
@@ -220,7 +264,10 @@ def _start(settings: DemoSettings, config: ScalingConfig, log_dir: Path) -> _Run
     consumer_args = [
         "--topic", topic, "--group", group, "--bootstrap", settings.bootstrap,
         "--process-time", f"{settings.process_time:g}", "--metrics-port", "0",
+        "--group-protocol", settings.group_protocol, "--commit-interval", f"{settings.commit_interval:g}",
     ]  # fmt: skip
+    if settings.assignment_strategy:
+        consumer_args += ["--assignment-strategy", settings.assignment_strategy]
     # Through child_guard, consumers also stop if this process dies without cleaning up.
     guarded = [sys.executable, "-m", "lagscale.demo.child_guard", "consumer"]
     target = ProcessTarget(consumer_args, command=guarded, log_dir=log_dir, stop_grace_seconds=10)
@@ -259,6 +306,14 @@ def _producer_argv(settings: DemoSettings, topic: str) -> list[str]:
     return [
         sys.executable, "-m", "producer", "--topic", topic, "--bootstrap", settings.bootstrap,
         "--burst", str(settings.burst), "--count", str(settings.total_events), "--rate", f"{settings.rate:g}",
+        "--key", settings.key,
+    ]  # fmt: skip
+
+
+def _burst_argv(settings: DemoSettings, topic: str, count: int) -> list[str]:
+    return [
+        sys.executable, "-m", "producer", "--topic", topic, "--bootstrap", settings.bootstrap,
+        "--burst", str(count), "--count", str(count), "--rate", "0", "--key", settings.key,
     ]  # fmt: skip
 
 
@@ -270,10 +325,12 @@ def _watch(
     while clock.now() < deadline:
         if run.loop_error:
             return "failed"
-        producer_done = run.producer is not None and run.producer.poll() is not None
-        if producer_done and run.producer is not None and run.producer.returncode != 0:
+        _start_later_producers(run, settings, clock.now() - state.started)
+        codes = [producer.poll() for producer in run.producers]
+        producer_done = not run.later and None not in codes
+        if any(code for code in codes):
             log = settings.out_dir / "logs" / run.topic / "producer.log"
-            run.failures.append(f"the producer exited with code {run.producer.returncode}: see {log}")
+            run.failures.append(f"the producer exited with code {max(c or 0 for c in codes)}: see {log}")
             return "failed"
         # While the broker fails, skip the extra admin request: only the loop's own should wait.
         members = None if state.last_decision_failed() else group_members(run.admin, run.group)
@@ -283,6 +340,12 @@ def _watch(
             return "completed"
         clock.wait(1.0)
     return "timed_out"
+
+
+def _start_later_producers(run: _Run, settings: DemoSettings, elapsed: float) -> None:
+    log = settings.out_dir / "logs" / run.topic / "producer.log"
+    while run.later and run.later[0][0] <= elapsed:
+        run.producers.append(start_producer(run.later.pop(0)[1], log))
 
 
 def _write_outputs(result: DemoResult, settings: DemoSettings) -> list[Path]:
