@@ -3,8 +3,8 @@
 simulation runs with the same settings (DemoSettings.scenario: one source for both). Compared:
 drain time, replica-seconds and the sequence of replica counts, all summarised from the scaling
 loop's decisions. A replay per real run simulates again with that run's own split of the events
-over the partitions (random keys make it differ from run to run), to tell the model's error from
-the load's randomness.
+over the partitions (random keys make it differ from run to run) and its consumers' own speed
+(the machine's load changes it), to tell the model's error from the load's randomness.
 
     .venv/bin/python bench/bench_simulate.py                          # uses or starts scripts/kafka
     .venv/bin/python bench/bench_simulate.py --runs 2 --scenarios demo
@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import platform
+import re
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -41,10 +42,11 @@ from lagscale.demo.run import DemoSettings, run_demo
 from lagscale.demo.state import DemoSnapshot
 from lagscale.simulate.group_settings import measured
 from lagscale.simulate.keys import KeySpread
-from lagscale.simulate.simulation import run
+from lagscale.simulate.simulation import Scenario, run
 from scaler.loop.decision import Decision
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+_SUMMARY = re.compile(r"event=summary processed=(\d+) .* seconds=([0-9.]+)")
 SCENARIOS: dict[str, tuple[str, dict[str, Any]]] = {
     "demo": (
         "the demo's settings (`make demo`): a burst of 2400 events, then 20 events/s for 20 s",
@@ -57,6 +59,20 @@ SCENARIOS: dict[str, tuple[str, dict[str, Any]]] = {
     "two-bursts": (
         "two bursts: 1200 events, and 1200 more 55 s later",
         {"burst": 1200, "rate": 0.0, "produce_seconds": 0.0, "later_bursts": ((55.0, 1200),)},
+    ),
+    "short": (
+        "tests/kafka/test_simulate_matches_demo.py's settings: 4 partitions, a burst of 800 events with "
+        "sequence keys, pollingInterval 1 s, cooldownPeriod 5 s, stabilisation 3 s",
+        {
+            "partitions": 4,
+            "burst": 800,
+            "rate": 0.0,
+            "produce_seconds": 0.0,
+            "key": "sequence",
+            "polling_interval": 1,
+            "cooldown_period": 5,
+            "downscale_stabilization": 3,
+        },
     ),
     "demo-range": (
         "the demo's settings with `--group-protocol classic --assignment-strategy range` (eager)",
@@ -93,7 +109,22 @@ def partition_totals(bootstrap: str, topic: str, partitions: int) -> list[int]:
         consumer.close()
 
 
-def real_run(settings: DemoSettings, bootstrap: str) -> tuple[Outcome, list[int], dict[str, Any]]:
+def event_overhead(log_dir: Path, process_time: float) -> float | None:
+    """Seconds per event beyond --process-time of the run's busiest consumer (its summary line:
+    events processed and the time from its first to its last): how fast this machine was."""
+    busiest: tuple[int, float] | None = None
+    for log in log_dir.glob("replica-*.log"):
+        match = _SUMMARY.search(log.read_text(errors="replace"))
+        if match and (busiest is None or int(match.group(1)) > busiest[0]):
+            busiest = (int(match.group(1)), float(match.group(2)))
+    if busiest is None or busiest[0] < 50:
+        return None
+    return max(0.0, round(busiest[1] / busiest[0] - process_time, 4))
+
+
+def real_run(settings: DemoSettings, bootstrap: str) -> tuple[Outcome, Scenario, dict[str, Any]]:
+    """One run of the demo's loop; also the scenario that replays it: the same split of the
+    events over the partitions, and the speed its consumers had."""
     config = settings.scaling_config()
     result = run_demo(settings, config, Quiet())
     try:
@@ -102,9 +133,20 @@ def real_run(settings: DemoSettings, bootstrap: str) -> tuple[Outcome, list[int]
         totals = partition_totals(bootstrap, result.topic, settings.partitions)
     finally:
         delete_topics(AdminClient({"bootstrap.servers": bootstrap}), [result.topic, f"{result.topic}.dlq"])
+    overhead = event_overhead(settings.out_dir / "logs" / result.topic, settings.process_time)
+    scenario = settings.scenario(config)
+    group = (
+        scenario.group if overhead is None else dataclasses.replace(scenario.group, event_overhead=overhead)
+    )
+    keys = KeySpread("weights:" + ",".join(map(str, totals)))
     outcome = Outcome.of(result.timeline)
-    record = {"topic": result.topic, "partition_totals": totals, **outcome.as_dict()}
-    return outcome, totals, record
+    record = {
+        "topic": result.topic,
+        "partition_totals": totals,
+        "event_overhead": overhead,
+        **outcome.as_dict(),
+    }
+    return outcome, dataclasses.replace(scenario, keys=keys, group=group), record
 
 
 def compare(name: str, runs: int, bootstrap: str, workdir: Path, out: Path) -> Comparison:
@@ -112,16 +154,14 @@ def compare(name: str, runs: int, bootstrap: str, workdir: Path, out: Path) -> C
     base = DemoSettings(bootstrap=bootstrap, keep_topic=True, out_dir=workdir, duration=300.0, **changes)
     scenario = base.scenario(base.scaling_config())
     predicted = Outcome.of(run(scenario).timeline.at_decisions())
-    real, replays, records = [], [], []
+    real, replays, records, event_times = [], [], [], []
     for index in range(runs):
         settings = dataclasses.replace(base, run_id=os.urandom(3).hex())
-        outcome, totals, record = real_run(settings, bootstrap)
-        replay_scenario = dataclasses.replace(
-            scenario, keys=KeySpread("weights:" + ",".join(map(str, totals)))
-        )
+        outcome, replay_scenario, record = real_run(settings, bootstrap)
         replay = Outcome.of(run(replay_scenario).timeline.at_decisions())
         real.append(outcome)
         replays.append(replay)
+        event_times.append(replay_scenario.process_time + replay_scenario.group.event_overhead)
         records.append({**record, "replay": replay.as_dict()})
         print(f"  {name} real {index + 1}: {outcome.path} {outcome.drain} {outcome.replica_seconds}; replay "
               f"{replay.path} {replay.drain} {replay.replica_seconds}", file=sys.stderr)  # fmt: skip
@@ -129,7 +169,8 @@ def compare(name: str, runs: int, bootstrap: str, workdir: Path, out: Path) -> C
     (out / f"{name}.json").write_text(
         json.dumps({"scenario": name, "predicted": predicted.as_dict(), "runs": records}, indent=1) + "\n"
     )
-    return Comparison(name, description, real, predicted, replays)
+    model_event_time = scenario.process_time + scenario.group.event_overhead
+    return Comparison(name, description, real, predicted, replays, event_times, model_event_time)
 
 
 def main() -> None:
@@ -168,7 +209,7 @@ def main() -> None:
         f"Kafka 4.1 broker; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other "
         f"work shares the machine); {datetime.now(UTC):%Y-%m-%d}. Model timings: "
         f"lagscale/simulate/measured.json ({model.get('measured_at', 'provisional')}). "
-        f"Every scenario: {COMMON}.",
+        f"Unless a scenario says otherwise: {COMMON}.",
         "",
         "Drain: from the poll that saw the most lag to the first that saw none. Replica-seconds: replicas "
         "asked for, over time, until back at 0. Both from the scaling loop's decisions (every 2 s), for "

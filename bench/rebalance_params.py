@@ -57,20 +57,29 @@ def observe(
     for times in by_partition.values():
         times.sort()
     changes = sorted((c for m in members for c in m.all_changes()), key=lambda c: c.at)
-    first = min(members, key=lambda m: m.started_at)
-    first_assigned = next((c.at for c in changes if c.member == first.number and c.partitions), None)
+    batches = [list(batch) for batch in start_batches]
     observations = Observations(
         process_start=[at - m.started_at for m in members if (at := starts[m.number]) is not None],
-        start_spread=_spreads(starts, start_batches),
-        join_latency=[first_assigned - starts[first.number]]
-        if first_assigned is not None and starts[first.number] is not None
-        else [],
+        start_spread=_spreads(starts, batches),
+        join_latency=_join_latency(changes, starts, batches),
         fetch_delay=[],
         revoke_pause=[],
         assign_pause=[],
     )
     _ownership_timings(changes, processed, by_partition, process_time, observations)
     return observations
+
+
+def _join_latency(
+    changes: Sequence[OwnershipChange], starts: dict[int, float | None], batches: Sequence[Sequence[int]]
+) -> list[float]:
+    """A group started with one member: from its `start` line to its first assignment."""
+    if not batches or len(batches[0]) != 1:
+        return []  # members that start together wait for each other
+    first = batches[0][0]
+    started = starts.get(first)
+    assigned = next((c.at for c in changes if c.member == first and c.partitions), None)
+    return [] if started is None or assigned is None else [assigned - started]
 
 
 def _spreads(starts: dict[int, float | None], batches: Iterable[Sequence[int]]) -> list[float]:

@@ -73,6 +73,10 @@ class Comparison:
     real: list[Outcome]
     predicted: Outcome
     replays: list[Outcome]
+    event_times: list[float | None]
+    """Each real run's seconds per event (its busiest consumer), None when unknown."""
+    model_event_time: float
+    """The model's: --process-time plus the measured event_overhead."""
 
     @property
     def real_drain(self) -> float:

@@ -22,21 +22,23 @@ def scenario_table(comparison: Comparison) -> list[str]:
     rows = [
         f"**{comparison.name}**: {comparison.description}",
         "",
-        "| run | drain s | replica-s | replica counts | replay: drain s | replay: replica-s "
+        "| run | drain s | replica-s | replica counts | s per event | replay: drain s | replay: replica-s "
         "| replay: same counts |",
-        "|---|---:|---:|---|---:|---:|---|",
+        "|---|---:|---:|---|---:|---:|---:|---|",
     ]
-    for index, (real, replay) in enumerate(zip(comparison.real, comparison.replays, strict=True), start=1):
+    runs = zip(comparison.real, comparison.replays, comparison.event_times, strict=True)
+    for index, (real, replay, event_time) in enumerate(runs, start=1):
         same = "yes" if replay.path == real.path else f"no: {_path(replay)}"
+        speed = "-" if event_time is None else f"{event_time:.4f}"
         rows.append(
-            f"| real {index} | {_drain(real)} | {real.replica_seconds:g} | {_path(real)} | "
+            f"| real {index} | {_drain(real)} | {real.replica_seconds:g} | {_path(real)} | {speed} | "
             f"{_drain(replay)} | {replay.replica_seconds:g} | {same} |"
         )
     paths = comparison.paths()
     rows.append(
         f"| real: median (spread) | {comparison.real_drain:g} (±{comparison.drain_spread() * 100:.0f} %) | "
         f"{comparison.real_replica_seconds:g} (±{comparison.replica_seconds_spread() * 100:.0f} %) | "
-        f"{len(paths)} different in {len(comparison.real)} runs | | | |"
+        f"{len(paths)} different in {len(comparison.real)} runs | | | | |"
     )
     drain, seconds = comparison.predicted_errors()
     predicted = comparison.predicted
@@ -44,7 +46,7 @@ def scenario_table(comparison: Comparison) -> list[str]:
     rows.append(
         f"| **simulate** | {_drain(predicted)} ({_percent(drain)}) | {predicted.replica_seconds:g} "
         f"({_percent(seconds)}) | {_path(predicted)} (as {matches} of {len(comparison.real)} real runs) "
-        "| | | |"
+        f"| {comparison.model_event_time:.4f} | | | |"
     )
     met = "met" if comparison.goal_met() else "NOT met"
     rows += [

@@ -55,13 +55,21 @@ class Timeline:
             samples.append(decision_sample(decision, decision.desired, lag, ready=0))
         return dataclasses.replace(self, samples=samples)
 
+    def replica_changes(self) -> list[tuple[float, int]]:
+        """(time, replicas asked for) at every change, from the decisions (two at one moment, the
+        poll's 0 -> 1 and the HPA's 1 -> 4, are both kept); from the samples when there are none."""
+        changes: list[tuple[float, int]] = []
+        replicas = self.initial_replicas
+        points = [(d.time, d.desired) for d in self.decisions] or [(s.time, s.current) for s in self.samples]
+        for moment, asked in points:
+            if asked != replicas:
+                replicas = asked
+                changes.append((moment, asked))
+        return changes
+
     def replica_path(self) -> list[int]:
-        """The replica counts asked for, with repeats collapsed: e.g. [0, 1, 4, 6, 1, 0]."""
-        path = [self.initial_replicas]
-        for sample in self.samples:
-            if sample.current != path[-1]:
-                path.append(sample.current)
-        return path
+        """The replica counts asked for, in order: e.g. [0, 1, 4, 6, 1, 0]."""
+        return [self.initial_replicas, *(replicas for _, replicas in self.replica_changes())]
 
 
 @dataclass(frozen=True)
@@ -115,8 +123,7 @@ def summarize(timeline: Timeline) -> RunSummary:
     replica_seconds = sum(
         earlier.current * (later.time - earlier.time) for earlier, later in itertools.pairwise(samples)
     )
-    counts = [timeline.initial_replicas, *(sample.current for sample in samples)]
-    changes = sum(1 for earlier, later in itertools.pairwise(counts) if later != earlier)
+    changes = len(timeline.replica_changes())
     return RunSummary(
         label=timeline.label,
         duration_seconds=round(samples[-1].time - samples[0].time, 1),

@@ -30,7 +30,6 @@ from lagscale.demo.local_broker import local_broker
 from lagscale.demo.run import DemoResult, DemoSettings, run_demo
 from lagscale.demo.view import LiveView, LogView
 from lagscale.plots.png import require_matplotlib
-from lagscale.simulate.simulation import SimulationResult, run
 from lagscale.timeline import Timeline
 from producer.flags import KEY
 from scaler.cli.options import DOWNSCALE_STABILIZATION, HPA_SYNC_PERIOD, HPA_TOLERANCE, MODE, keda_flag
@@ -104,7 +103,7 @@ def demo(**options: Any) -> None:
     """
     settings = _settings(options)
     config = settings.scaling_config()  # every setting checked before looking for a broker
-    scenario = settings.scenario(config)  # checks the group settings too
+    settings.scenario(config)  # checks the group settings too (the prediction runs it at the end)
     require_matplotlib()  # the timeline plots are written at the end: fail now, not after the run
     log_path = settings.out_dir / "logs" / "demo.log"
     console = Console()
@@ -116,7 +115,7 @@ def demo(**options: Any) -> None:
             result = _run(settings, config, options["no_live"], console)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    _print_summary(console, result, run(scenario), log_path)
+    _print_summary(console, result, log_path)
     if result.error:
         raise click.ClickException(result.error)
     if result.outcome == "timed_out":
@@ -187,14 +186,14 @@ def _interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _print_summary(console: Console, result: DemoResult, predicted: SimulationResult, log_path: Path) -> None:
+def _print_summary(console: Console, result: DemoResult, log_path: Path) -> None:
     """The run, and beside it what `lagscale simulate` predicted for the same settings, both
     summarised from the scaling loop's decisions, so every demo run also checks the model."""
     table = Table(title=f"demo {result.outcome}: topic {result.topic}")
     table.add_column(justify="right")
     table.add_column("this run")
     table.add_column("lagscale simulate predicted")
-    prediction = predicted.timeline.at_decisions()
+    prediction = result.predicted
     for name, real, model in zip(
         _SUMMARY_ROWS, _summary_cells(result.timeline), _summary_cells(prediction), strict=True
     ):

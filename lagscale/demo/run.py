@@ -39,6 +39,7 @@ from lagscale.simulate.group_settings import measured_group, measured_process_st
 from lagscale.simulate.keys import parse_keys
 from lagscale.simulate.load import LoadProfile
 from lagscale.simulate.simulation import Scenario
+from lagscale.simulate.simulation import run as simulate
 from lagscale.timeline import RunSummary, Timeline
 from scaler.cli.options import as_flag
 from scaler.kafka.connection import KafkaConnection
@@ -174,6 +175,9 @@ class DemoResult:
     group: str
     timeline: Timeline
     summary: RunSummary
+    predicted: Timeline
+    """What `lagscale simulate` predicted for the same settings, sampled at its decisions as the run
+    is: every demo run is also a check of the model."""
     files: list[Path] = field(default_factory=list)
     error: str = ""
 
@@ -240,7 +244,8 @@ def run_demo(settings: DemoSettings, config: ScalingConfig, observer: DemoObserv
         run.failures.append(f"scaling loop failed: {run.loop_error[0]}")
     error = "; ".join(run.failures)
     timeline = state.timeline(f"local demo ({settings.mode} mode)")
-    result = DemoResult(outcome, topic, group, timeline, timeline.summary(), error=error)
+    predicted = simulate(settings.scenario(config)).timeline.at_decisions()
+    result = DemoResult(outcome, topic, group, timeline, timeline.summary(), predicted, error=error)
     result.files = _write_outputs(result, settings)
     return result
 
@@ -359,6 +364,14 @@ def _write_outputs(result: DemoResult, settings: DemoSettings) -> list[Path]:
         "settings": {key: str(value) for key, value in asdict(settings).items()},
         "summary": result.summary.as_dict(),
         "replica_path": result.replica_path,
+        "predicted": {
+            "by": "lagscale simulate, same settings (DemoSettings.scenario), summarised at its decisions",
+            "summary": result.predicted.summary().as_dict(),
+            "replica_path": result.predicted.replica_path(),
+            "replica_changes": [
+                [round(at, 1), replicas] for at, replicas in result.predicted.replica_changes()
+            ],
+        },
         "samples": [asdict(sample) for sample in result.timeline.samples],
         "decisions": [asdict(decision) for decision in result.timeline.decisions],
     }

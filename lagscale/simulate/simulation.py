@@ -89,6 +89,9 @@ class SimulationResult:
             "events_produced": self.events_produced,
             "events_consumed": self.events_consumed,
             "replica_path": self.timeline.replica_path(),
+            "replica_changes": [
+                [round(moment, 1), replicas] for moment, replicas in self.timeline.replica_changes()
+            ],
         }
 
 

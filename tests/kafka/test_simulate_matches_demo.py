@@ -1,0 +1,74 @@
+"""`lagscale simulate` against one real run of the local loop (real broker, real `python -m consumer`
+processes, the real scaling loop), as `lagscale demo` prints it beside every run: the prediction
+must be as close to the real run as real runs are to each other.
+
+The settings are short (about 50 s) and use sequence keys, so the split of the events over the
+partitions is the same in the real run and the model; what is left to differ is timing. The
+tolerances come from bench/bench_simulate.py's `short` scenario (docs/simulate.md): the model
+within 10 % of the median of the real runs, plus the largest distance of a real run from that
+median.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import KafkaEndpoints
+
+pytestmark = pytest.mark.kafka
+
+# bench/bench_simulate.py --scenarios short: the settings, and what its real runs showed.
+SHORT = [
+    "--no-live", "--partitions", "4", "--burst", "800", "--rate", "0", "--key", "sequence",
+    "--process-time", "0.1", "--lag-threshold", "10", "--polling-interval", "1",
+    "--cooldown-period", "5", "--downscale-stabilization", "3", "--duration", "150",
+]  # fmt: skip
+GOAL = 0.10
+DRAIN_SPREAD = 0.15
+REPLICA_SECONDS_SPREAD = 0.15
+
+
+def _run_demo(kafka: KafkaEndpoints, out: Path) -> tuple[str, dict[str, Any]]:
+    env = {**os.environ, "LAGSCALE_BOOTSTRAP": kafka.bootstrap}
+    done = subprocess.run(
+        [sys.executable, "-m", "lagscale", "demo", *SHORT, "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    data: dict[str, Any] = json.loads((out / "demo-timeline.json").read_text())
+    return done.stdout, data
+
+
+def _within(model: float, real: float, tolerance: float) -> bool:
+    return abs(model - real) <= tolerance * real
+
+
+@pytest.mark.timeout(300)
+def test_the_prediction_printed_beside_a_real_run_is_as_close_as_real_runs_are(
+    kafka: KafkaEndpoints, tmp_path: Path
+) -> None:
+    output, data = _run_demo(kafka, tmp_path / "out")
+    assert "lagscale simulate predicted" in output
+    real, predicted = data["summary"], data["predicted"]["summary"]
+    assert real["drain_seconds"] is not None, data["replica_path"]
+    assert predicted["drain_seconds"] is not None, data["predicted"]
+    why = f"real {real}, predicted {predicted}"
+    assert _within(predicted["drain_seconds"], real["drain_seconds"], GOAL + DRAIN_SPREAD), why
+    assert _within(predicted["replica_seconds"], real["replica_seconds"], GOAL + REPLICA_SECONDS_SPREAD), why
+    # Up to the peak the replica counts are KEDA's and the HPA's answer to a capped metric: the same.
+    real_path, model_path = data["replica_path"], data["predicted"]["replica_path"]
+    peak = real_path.index(max(real_path))
+    assert model_path[: peak + 1] == real_path[: peak + 1], (real_path, model_path)
+    assert real_path[-1] == model_path[-1] == 0
