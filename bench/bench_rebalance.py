@@ -14,8 +14,8 @@ classic range assignor (librdkafka's default) is the anchor, measured in the sam
         --update-model lagscale/simulate/measured.json
 
 The same logs give the timings `lagscale simulate` models a group with (rebalance_params.py);
---update-model writes them, and the consumer's cost per event (consumer_overhead.py), into the
-simulator's defaults.
+--update-model writes them, with a lone consumer's join latency and cost per event
+(consumer_timings.py), into the simulator's defaults.
 """
 
 from __future__ import annotations
@@ -216,7 +216,8 @@ def main() -> None:
     setup = Setup(
         command, PARTITIONS, load.rate, load.process_time, load.settle, (load_before, os.getloadavg()[0])
     )
-    model = write_model(args.update_model, bootstrap, observed, command, setup.load_average)
+    group_args = {config.model_key: config.args for config in CONFIGS.values() if not config.static}
+    model = write_model(args.update_model, bootstrap, observed, group_args, (command, setup.load_average))
     section = markdown(graceful, crash, setup, anchor=CONFIGS["range"].name, model=model)
     print(section)
     if args.update_docs:

@@ -5,14 +5,13 @@ with millisecond timestamps). Each is the median over every case the logs show:
 * process_start: from starting `python -m consumer` to its `start` line (imports, broker check);
   it joins the group right after. (All configurations: one value.)
 * start_spread: between the `start` lines of members started together, one after another.
-* join_latency: from the `start` line of a group's first member to its first assignment (an empty
-  group: nobody else to wait for).
 * fetch_delay: from an assignment to a member that had no partitions until its first event
   (`processed` time minus the work of one event).
 * revoke_pause: from a revocation to the next event of a partition the member kept.
 * assign_pause: from an assignment that added partitions to the next event of one it had before.
 The heartbeat intervals are configuration, not measured: librdkafka's heartbeat.interval.ms (3 s,
-classic) and the broker's group.consumer.heartbeat.interval.ms (5 s, consumer protocol).
+classic) and the broker's group.consumer.heartbeat.interval.ms (5 s, consumer protocol). The join
+latency and the cost per event are measured on their own (consumer_timings.py).
 """
 
 from __future__ import annotations
@@ -34,7 +33,6 @@ class Observations:
 
     process_start: list[float]
     start_spread: list[float]
-    join_latency: list[float]
     fetch_delay: list[float]
     revoke_pause: list[float]
     assign_pause: list[float]
@@ -61,25 +59,12 @@ def observe(
     observations = Observations(
         process_start=[at - m.started_at for m in members if (at := starts[m.number]) is not None],
         start_spread=_spreads(starts, batches),
-        join_latency=_join_latency(changes, starts, batches),
         fetch_delay=[],
         revoke_pause=[],
         assign_pause=[],
     )
     _ownership_timings(changes, processed, by_partition, process_time, observations)
     return observations
-
-
-def _join_latency(
-    changes: Sequence[OwnershipChange], starts: dict[int, float | None], batches: Sequence[Sequence[int]]
-) -> list[float]:
-    """A group started with one member: from its `start` line to its first assignment."""
-    if not batches or len(batches[0]) != 1:
-        return []  # members that start together wait for each other
-    first = batches[0][0]
-    started = starts.get(first)
-    assigned = next((c.at for c in changes if c.member == first and c.partitions), None)
-    return [] if started is None or assigned is None else [assigned - started]
 
 
 def _spreads(starts: dict[int, float | None], batches: Iterable[Sequence[int]]) -> list[float]:
@@ -132,18 +117,20 @@ def _after(times: list[float], moment: float, process_time: float, into: list[fl
 
 
 def merge(observations: Iterable[Observations]) -> Observations:
-    merged = Observations([], [], [], [], [], [])
+    merged = Observations([], [], [], [], [])
     for one in observations:
         for name in Observations.__dataclass_fields__:
             getattr(merged, name).extend(getattr(one, name))
     return merged
 
 
-def model_timings(protocol: str, observed: Observations) -> dict[str, float | None]:
+def model_timings(
+    protocol: str, observed: Observations, join_latency: Sequence[float]
+) -> dict[str, float | None]:
     """The group timings measured.json keeps for one protocol/assignor."""
     return {
         "heartbeat_interval": HEARTBEAT_INTERVAL[protocol],
-        "join_latency": median(observed.join_latency),
+        "join_latency": median(join_latency),
         "fetch_delay": median(observed.fetch_delay),
         "revoke_pause": median(observed.revoke_pause) or 0.0,
         "assign_pause": median(observed.assign_pause) or 0.0,

@@ -35,7 +35,7 @@ from lagscale.demo.effects import (
 from lagscale.demo.state import DemoObserver, DemoState
 from lagscale.plots.html import write_html
 from lagscale.plots.png import write_png
-from lagscale.simulate.group_settings import measured_group, measured_process_start
+from lagscale.simulate.group_settings import measured_group, measured_process_start, measured_producer_start
 from lagscale.simulate.keys import parse_keys
 from lagscale.simulate.load import LoadProfile
 from lagscale.simulate.simulation import Scenario
@@ -138,8 +138,8 @@ class DemoSettings:
     def scenario(self, config: ScalingConfig) -> Scenario:
         """What `lagscale simulate` runs for this demo (`config` is scaling_config()): the same
         scaling config, load, partitions, keys and group protocol; the consumers' and the
-        producer's start-up take the measured time of a `python -m consumer` start."""
-        start = measured_process_start()
+        producer's start take the measured time of a `python -m consumer` / `producer` start."""
+        start = measured_producer_start()
         bursts = tuple((at + start, count) for at, count in ((0.0, self.burst), *self.later_bursts) if count)
         rate = ((start, self.rate), (start + self.produce_seconds, 0.0))
         load = LoadProfile(
@@ -156,7 +156,7 @@ class DemoSettings:
             config=config,
             partitions=self.partitions,
             process_time=self.process_time,
-            pod_start_delay=start,
+            pod_start_delay=measured_process_start(),
             duration=math.ceil(self.duration),
             label="predicted by lagscale simulate",
             keys=parse_keys(self.key),

@@ -127,6 +127,12 @@ def measured_process_start() -> float:
     return start
 
 
+def measured_producer_start() -> float:
+    """Seconds from starting `python -m producer` until it sends (the local demo's load starts then)."""
+    start: float = measured()["producer_start"]
+    return start
+
+
 def measured_start_spread() -> float:
     """Seconds between the consumers of pods asked for at once joining, one after another."""
     spread: float = measured()["start_spread"]

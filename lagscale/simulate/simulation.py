@@ -23,11 +23,18 @@ from lagscale.simulate.topic import SIMULATED_TOPIC, SimulatedTopic
 from lagscale.simulate.world import SimulatedDeployment
 from lagscale.timeline import RunSummary, Sample, Timeline
 from scaler.keda.fixes import Fixes
+from scaler.keda.lag import PartitionOffsets
 from scaler.loop.config import ScalingConfig
 from scaler.loop.decision import Decision, Mode
 from scaler.loop.scaling_loop import ScalingLoop
 
 STEPS_PER_SECOND = 10
+# lagscale's own evaluation takes about 1 ms (docs/benchmarks.md, "Lag evaluation cost"); the lab's
+# HPA syncs, through the external metrics API, drift by 20-30 ms each.
+READ_SECONDS = 0.005
+# The clock starts half way into a wall-clock second, the average place: it matters only where
+# KEDA keeps whole seconds (lastActiveTime, so a cooldown ends up to a second early).
+CLOCK_START = 0.5
 _EPSILON = 1e-9
 
 
@@ -98,8 +105,8 @@ class SimulationResult:
 class SimulationClock:
     """The simulation's time: set step by step; the loop's waits only ever reach what is due."""
 
-    def __init__(self) -> None:
-        self._now = 0.0
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
 
     def now(self) -> float:
         return self._now
@@ -116,7 +123,7 @@ class SimulationClock:
 def run(scenario: Scenario) -> SimulationResult:
     """Simulate `scenario.duration` seconds; the real ScalingLoop decides every replica change."""
     scenario.validate()
-    clock = SimulationClock()
+    clock = SimulationClock(CLOCK_START)
     config = scenario.config
     topic = SimulatedTopic(config.trigger.topic or SIMULATED_TOPIC, scenario.partitions, scenario.keys)
     deployment = SimulatedDeployment(
@@ -135,23 +142,45 @@ def run(scenario: Scenario) -> SimulationResult:
         max_replicas=config.spec.max_replica_count,
         initial_replicas=scenario.initial_replicas,
     )
-    # The clock starts at 0, so the decisions' times are already seconds since the start.
-    loop = ScalingLoop(config, topic, deployment, clock=clock, on_decision=timeline.decisions.append)
+
+    def record(decision: Decision) -> None:
+        """Decisions with their time counted from the start of the run."""
+        timeline.decisions.append(dataclasses.replace(decision, time=round(decision.time - CLOCK_START, 6)))
+
+    loop = ScalingLoop(config, _TimedReads(topic, clock), deployment, clock=clock, on_decision=record)
     topic.produce(scenario.initial_lag)
     events = scenario.load.events(scenario.duration, 1 / STEPS_PER_SECOND)
     for step, count in enumerate(events):
-        now = step / STEPS_PER_SECOND
+        now, end = CLOCK_START + step / STEPS_PER_SECOND, CLOCK_START + (step + 1) / STEPS_PER_SECOND
         clock.set(now)
         topic.produce(count)
-        # The scaler reads offsets after this step's events arrived and before they are worked on.
-        while loop.next_due() <= now + _EPSILON:
+        # The scaler reads offsets after this step's events arrived and before they are worked on,
+        # each poll or HPA sync at its own time within the step (the loop's wait moves the clock).
+        while loop.next_due() < end - _EPSILON:
             loop.step()
-            clock.set(now)
         if step % STEPS_PER_SECOND == 0:
             latest = timeline.decisions[-1] if timeline.decisions else None
-            timeline.samples.append(_sample(now, topic, deployment, latest))
-        deployment.work(now, (step + 1) / STEPS_PER_SECOND)
+            timeline.samples.append(_sample(step / STEPS_PER_SECOND, topic, deployment, latest))
+        deployment.work(now, end)
     return SimulationResult(scenario, timeline, topic.produced, deployment.processed())
+
+
+class _TimedReads:
+    """The topic as the scaler reads it: a read takes READ_SECONDS of simulated time, as it takes
+    real time over a network. That a read is never instantaneous matters where the HPA's
+    stabilisation window is a whole number of sync periods: a real controller's syncs drift by
+    their own duration, so the oldest recommendation falls out of the window (seen in the lab)."""
+
+    def __init__(self, topic: SimulatedTopic, clock: SimulationClock) -> None:
+        self._topic = topic
+        self._clock = clock
+
+    def fetch(self) -> list[PartitionOffsets]:
+        self._clock.wait(READ_SECONDS)
+        return self._topic.fetch()
+
+    def reset(self) -> None:
+        self._topic.reset()
 
 
 def compare(scenario: Scenario, variants: Sequence[tuple[Mode, Fixes, str]]) -> list[SimulationResult]:

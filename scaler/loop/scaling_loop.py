@@ -2,8 +2,9 @@
 
 Mode `keda` reproduces KEDA + HPA (semantics sections 3.4-3.6): every pollingInterval KEDA polls
 the trigger for activity and its executor does 0 <-> 1 (and N -> 0/idle after cooldownPeriod);
-separately, every HPA sync period the HPA asks for the metric, which calls the scaler a second
-time, and applies tolerance, stabilisation and scale-up limits while replicas > 0.
+separately, one HPA sync period after its previous sync ended the HPA asks for the metric, which
+calls the scaler a second time, and applies tolerance, stabilisation and scale-up limits while
+replicas > 0.
 
 Mode `direct` polls only: when active it sets ceil(metric / lagThreshold) clamped to
 [max(min, 1) .. max] at once (scaler.loop.direct); going to 0 (or idle) follows the same cooldown
@@ -98,8 +99,12 @@ class ScalingLoop:
             self._next_poll = _next_tick(self._next_poll, self.spec.polling_interval, now)
             decisions.append(self._emit(self._poll(now)))
         if self.mode == "keda" and now >= self._next_hpa_sync:
-            self._next_hpa_sync = _next_tick(self._next_hpa_sync, self.hpa_spec.sync_period_seconds, now)
             decision = self._hpa_sync(now)
+            # kube-controller-manager requeues an HPA one sync period after it processed it, so its
+            # syncs drift by their own duration (KEDA's poll timer is set before each poll: fixed
+            # rate). The drift decides which recommendations stay in the stabilisation window when
+            # the window is a whole number of sync periods: the oldest one just falls out.
+            self._next_hpa_sync = self.clock.now() + self.hpa_spec.sync_period_seconds
             if decision is not None:
                 decisions.append(self._emit(decision))
         return decisions
