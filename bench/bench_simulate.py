@@ -39,7 +39,8 @@ from simulate_report import markdown
 
 from kafkakit.logs import configure_logging
 from lagscale.demo.effects import delete_topics
-from lagscale.demo.run import DemoSettings, run_demo
+from lagscale.demo.run import run_demo
+from lagscale.demo.settings import DemoSettings
 from lagscale.demo.state import DemoSnapshot
 from lagscale.simulate.group_settings import measured
 from lagscale.simulate.keys import KeySpread

@@ -27,7 +27,8 @@ from kafkakit.cli_options import (
 )
 from kafkakit.logs import configure_logging
 from lagscale.demo.local_broker import local_broker
-from lagscale.demo.run import DemoResult, DemoSettings, run_demo
+from lagscale.demo.run import DemoResult, run_demo
+from lagscale.demo.settings import DemoSettings
 from lagscale.demo.view import LiveView, LogView
 from lagscale.plots.png import require_matplotlib
 from lagscale.timeline import Timeline
