@@ -36,39 +36,20 @@ from keda_loop_report import markdown, plot
 from lab.keda_loop import keda_loop, run_scenario
 from lab.lab_env import LabEnv
 from lab.loop_settings import LoopSettings
+from lab.loop_timing import pod_start_delay
 
-from lagscale.simulate.group_settings import measured_process_start
+from lagscale.simulate.group_settings import measured_producer_start
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The load and settings of tests/e2e/test_keda_loop.py.
 SETTINGS = LoopSettings(partitions=4, events=400, process_time=0.1, polling_interval=2, cooldown_period=20)
-_START = re.compile(r"^ts=(\S+) \S+ \S+ event=start ", re.MULTILINE)
-
-
-def _epoch(stamp: str) -> float:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-
-
-def pod_start_delay(lab: LabEnv, namespace: str, timeline: dict[str, Any]) -> float | None:
-    """From the Deployment's first 0 -> 1 to its pod's consumer logging `start` (the ReplicaSet,
-    the scheduler, the pod backer and the process's own start): the lab's pod start."""
-    changes = [entry for entry in timeline["replicas"] if entry["replicas"] > 0]
-    starts = [
-        _epoch(match.group(1))
-        for log in (lab.state / "pods" / namespace).glob("*.log")
-        for match in _START.finditer(log.read_text(errors="replace"))
-    ]
-    if not changes or not starts:
-        return None
-    asked = _epoch(timeline["burst_started_at"]) + changes[0]["t"]
-    return round(min(starts) - asked, 2)
 
 
 def real_run(lab: LabEnv) -> dict[str, Any]:
     with keda_loop(lab, SETTINGS) as loop:
         timeline = run_scenario(loop)
         timeline["scaled_object"] = loop.one("ScaledObject")
-        timeline["pod_start_delay"] = pod_start_delay(lab, loop.namespace, timeline)
+        timeline["pod_start_delay"] = pod_start_delay(lab.state / "pods" / loop.namespace, timeline)
     return timeline
 
 
@@ -83,14 +64,14 @@ def seconds(text: str) -> int:
 def simulate(lab: LabEnv, scaled_object: dict[str, Any], pod_start: float) -> dict[str, Any]:
     """`lagscale simulate` as a user runs it: the rendered ScaledObject, the lab's HPA settings,
     the topic and consumers of the run. The burst is `lagscale produce --key sequence` started
-    at t=0: its events land once that process has started (the measured process start)."""
+    at t=0: its events land once that process has started (the measured producer start)."""
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "scaledobject.yaml"
         path.write_text(yaml.safe_dump(scaled_object))
         argv = [
             sys.executable, "-m", "lagscale", "simulate", "--config", str(path),
             "--partitions", str(SETTINGS.partitions), "--process-time", f"{SETTINGS.process_time:g}",
-            "--load", f"burst:{SETTINGS.events}@{measured_process_start():g}", "--keys", "sequence",
+            "--load", f"burst:{SETTINGS.events}@{measured_producer_start():g}", "--keys", "sequence",
             "--hpa-sync-period", str(seconds(lab.hpa_sync_period)),
             "--downscale-stabilization", str(seconds(lab.hpa_downscale_stabilization)),
             "--hpa-tolerance", "0.1", "--pod-start-delay", f"{pod_start:g}", "--duration", "150", "--json",

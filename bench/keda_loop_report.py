@@ -7,13 +7,13 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+from lab.loop_timing import replica_changes
+
 Change = tuple[float, int]
 
 
 def real_changes(run: dict[str, Any]) -> list[Change]:
-    """(seconds after the burst, replicas) of every change the recorder saw (the first entry is
-    the starting 0, not a change)."""
-    return [(float(entry["t"]), int(entry["replicas"])) for entry in run["replicas"][1:]]
+    return replica_changes(run)
 
 
 def simulated_changes(simulated: dict[str, Any]) -> list[Change]:
