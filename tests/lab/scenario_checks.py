@@ -62,7 +62,8 @@ class SideCheck:
 
     def fail(self, expect: Expect, what: str) -> None:
         self.passed = False
-        self.failure = f"expected {expect.replicas} replicas ({expect.why}): {what}"
+        ours = "; a step of ours, not KEDA's" if expect.ours else ""
+        self.failure = f"expected {expect.replicas} replicas ({expect.why}{ours}): {what}"
 
     def report(self, scenario: str) -> str:
         changes = ", ".join(f"{e['spec']:g} (ready {e['ready']:g}) at {e['t']:g}s" for e in self.timeline)

@@ -50,6 +50,7 @@ _POLICY = {
 class ScenarioResult:
     scenario: str
     sides: dict[str, SideCheck] = field(default_factory=dict)
+    source: str = ""  # KEDA's test function, or that the counts come from KEDA's code
     error: str = ""  # a part that did not start or a step that failed for both sides
     seconds: float = 0.0
 
@@ -57,7 +58,7 @@ class ScenarioResult:
         """What a failing test shows: the failure, the timeline, lagscale's last decisions."""
         if self.error:
             return f"scenario {self.scenario}: {self.error}"
-        return self.sides[side].report(self.scenario)
+        return self.sides[side].report(f"{self.scenario} ({self.source})")
 
 
 def scenario_objects(
@@ -134,7 +135,8 @@ class ScenarioRun:
 
     def run(self) -> ScenarioResult:
         started = time.monotonic()
-        result = ScenarioResult(self.scenario.name)
+        source = f"kafka_test.go {self.scenario.keda_test}" if self.scenario.keda_test else "KEDA's code"
+        result = ScenarioResult(self.scenario.name, source=source)
         checks = {side.name: SideCheck(side) for side in (self.keda, self.lagscale)}
         result.sides = checks
         try:
