@@ -17,6 +17,7 @@ import click
 from kafkakit.cli_options import GROUP, TOPIC, Decorator, Flag, options, seconds
 from kafkakit.errors import ConfigError
 from scaler.keda.fixes import FIX_NAMES, Fixes, parse_fixes
+from scaler.keda.hpa import DEFAULT_CONTROLLER, HpaController
 from scaler.loop.decision import MODES
 
 if TYPE_CHECKING:
@@ -178,6 +179,46 @@ def scaled_object_options(flags: tuple[KedaFlag, ...] = SPEC_FLAGS) -> Decorator
 def config_file_options() -> Decorator[Any]:
     """--config and its --trigger-auth and --secret files."""
     return options(CONFIG(), TRIGGER_AUTH(), SECRET())
+
+
+# The cluster's HPA controller (kube-controller-manager flags, the same for every HPA of a cluster):
+# no ScaledObject says them, so `--config` does not replace them.
+HPA_SYNC_PERIOD = Flag(
+    "--hpa-sync-period",
+    type=click.IntRange(min=1),
+    default=DEFAULT_CONTROLLER.sync_period_seconds,
+    show_default=True,
+    help="keda mode: seconds between HPA syncs (the cluster's --horizontal-pod-autoscaler-sync-period).",
+)
+HPA_DOWNSCALE_STABILIZATION = Flag(
+    "--hpa-downscale-stabilization",
+    type=click.IntRange(min=0),
+    default=DEFAULT_CONTROLLER.downscale_stabilization_seconds,
+    show_default=True,
+    help="keda mode: the scale-down window, seconds, where the ScaledObject's behavior sets none "
+    "(the cluster's --horizontal-pod-autoscaler-downscale-stabilization).",
+)
+HPA_TOLERANCE = Flag(
+    "--hpa-tolerance",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_CONTROLLER.tolerance,
+    show_default=True,
+    help="The HPA's dead band around the target (the cluster's --horizontal-pod-autoscaler-tolerance).",
+)
+
+
+def hpa_controller_options() -> Decorator[Any]:
+    """The HPA controller's settings: sync period, downscale stabilization, tolerance."""
+    return options(HPA_SYNC_PERIOD(), HPA_DOWNSCALE_STABILIZATION(), HPA_TOLERANCE())
+
+
+def hpa_controller_from(options: dict[str, Any]) -> HpaController:
+    """The HpaController of `hpa_controller_options` (its options are removed from `options`)."""
+    return HpaController(
+        tolerance=options.pop("hpa_tolerance"),
+        downscale_stabilization_seconds=options.pop("hpa_downscale_stabilization"),
+        sync_period_seconds=options.pop("hpa_sync_period"),
+    )
 
 
 # How KEDA's names read on the command line: the flag the user writes for each setting.
