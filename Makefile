@@ -55,7 +55,8 @@ bench: setup
 e2e-keda: setup
 	scripts/lab prepare
 	scripts/lab run $(VENV)/bin/pytest -q tests/e2e/test_keda_loop.py tests/e2e/test_pod_backer.py \
-		tests/e2e/test_keda_operator.py tests/e2e/test_keda_external_scaler.py
+		tests/e2e/test_keda_operator.py tests/e2e/test_keda_external_scaler.py \
+		tests/e2e/test_keda_kafka_scenarios.py
 
 # A shell inside a fresh lab (everything up; `exit` stops it all).
 lab-shell: setup

@@ -73,7 +73,7 @@ def simulate(lab: LabEnv, scaled_object: dict[str, Any], pod_start: float) -> di
             "--partitions", str(SETTINGS.partitions), "--process-time", f"{SETTINGS.process_time:g}",
             "--load", f"burst:{SETTINGS.events}@{measured_producer_start():g}", "--keys", "sequence",
             "--hpa-sync-period", str(seconds(lab.hpa_sync_period)),
-            "--downscale-stabilization", str(seconds(lab.hpa_downscale_stabilization)),
+            "--hpa-downscale-stabilization", str(seconds(lab.hpa_downscale_stabilization)),
             "--hpa-tolerance", "0.1", "--pod-start-delay", f"{pod_start:g}", "--duration", "150", "--json",
         ]  # fmt: skip
         done = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=REPO_ROOT)

@@ -73,7 +73,7 @@ SCENARIOS: dict[str, tuple[str, dict[str, Any]]] = {
             "key": "sequence",
             "polling_interval": 1,
             "cooldown_period": 5,
-            "downscale_stabilization": 3,
+            "hpa_downscale_stabilization": 3,
         },
     ),
     "demo-range": (

@@ -33,7 +33,7 @@ from lagscale.demo.view import LiveView, LogView
 from lagscale.plots.png import require_matplotlib
 from lagscale.timeline import Timeline
 from producer.flags import KEY
-from scaler.cli.options import DOWNSCALE_STABILIZATION, HPA_SYNC_PERIOD, HPA_TOLERANCE, MODE, keda_flag
+from scaler.cli.options import HPA_DOWNSCALE_STABILIZATION, HPA_SYNC_PERIOD, HPA_TOLERANCE, MODE, keda_flag
 from scaler.loop.config import ScalingConfig
 
 EXIT_CODES = {"completed": 0, "timed_out": 1, "failed": 1, "interrupted": 130}
@@ -69,11 +69,15 @@ EXIT_CODES = {"completed": 0, "timed_out": 1, "failed": 1, "interrupted": 130}
     help="pollingInterval (also the HPA sync period unless --hpa-sync-period, to keep the demo short).",
 )
 @keda_flag("cooldownPeriod")(default=20, show_default=True)
-@HPA_SYNC_PERIOD(help="HPA sync period in seconds; default: --polling-interval (Kubernetes: 15).")
-@DOWNSCALE_STABILIZATION(
+@HPA_SYNC_PERIOD(
+    default=None,
+    show_default=False,
+    help="HPA sync period in seconds; default: --polling-interval (Kubernetes: 15).",
+)
+@HPA_DOWNSCALE_STABILIZATION(
     default=10, show_default=True, help="HPA scale-down stabilization window in seconds (Kubernetes: 300)."
 )
-@HPA_TOLERANCE(default=0.1, show_default=True)
+@HPA_TOLERANCE()
 @GROUP_PROTOCOL(default="consumer", show_default=True)
 @ASSIGNMENT_STRATEGY()
 @COMMIT_INTERVAL()
@@ -158,7 +162,7 @@ def _settings(options: dict[str, Any]) -> DemoSettings:
         lag_threshold=options["lag_threshold"],
         polling_interval=options["polling_interval"],
         cooldown_period=options["cooldown_period"],
-        downscale_stabilization=options["downscale_stabilization"],
+        hpa_downscale_stabilization=options["hpa_downscale_stabilization"],
         hpa_sync_period=options["hpa_sync_period"],
         hpa_tolerance=options["hpa_tolerance"],
         group_protocol=options["group_protocol"],

@@ -38,7 +38,7 @@ class DemoSettings:
     lag_threshold: int = 10
     polling_interval: int = 2
     cooldown_period: int = 20
-    downscale_stabilization: int = 10
+    hpa_downscale_stabilization: int = 10
     hpa_sync_period: int | None = None
     """None: every pollingInterval, to keep the demo short."""
     hpa_tolerance: float = 0.1
@@ -96,7 +96,7 @@ class DemoSettings:
             raise ConfigError(problems, title="invalid demo settings")
         controller = HpaController(
             tolerance=self.hpa_tolerance,
-            downscale_stabilization_seconds=self.downscale_stabilization,
+            downscale_stabilization_seconds=self.hpa_downscale_stabilization,
             sync_period_seconds=self.hpa_sync_period or self.polling_interval,
         )
         return ScalingConfig(trigger, spec, controller=controller, mode=self.mode)

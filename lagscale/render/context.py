@@ -8,6 +8,7 @@ from typing import Any
 
 from kafkakit.profiles import EVENTHUBS_KAFKA_PORT, EVENTHUBS_USERNAME, parse_connection_string
 from kafkakit.secrets import mask
+from lagscale.render.grpc_tls import grpc_tls_context, grpc_tls_names, scaler_tls_args, uses_grpc_tls
 from lagscale.render.token_auth import oauth_env, oauth_secret_data, uses_oauth
 
 Values = dict[str, Any]
@@ -40,6 +41,7 @@ def object_names(instance: str) -> dict[str, str]:
         "kafka": f"{instance}-kafka",
         "kafkaHeadless": f"{instance}-kafka-headless",
         "topicJob": f"{instance}-create-topic",
+        **grpc_tls_names(instance),
     }
 
 
@@ -168,8 +170,20 @@ def trigger(profile: str, values: Values) -> dict[str, Any]:
     metadata = trigger_metadata(profile, values)
     if values["scaler"]["mode"] == "external":
         # The external scaler receives this metadata with every request, so it keeps KEDA's names.
-        return {"type": "external", "metadata": {"scalerAddress": scaler_address(values), **metadata}}
+        tls = {"enableTLS": "true"} if uses_grpc_tls(values) else {}
+        return {"type": "external", "metadata": {"scalerAddress": scaler_address(values), **tls, **metadata}}
     return {"type": "kafka", "metadata": metadata}
+
+
+def trigger_auth_name(profile: str, values: Values) -> str | None:
+    """The TriggerAuthentication the trigger refers to: the Kafka credentials' for KEDA's own
+    trigger, the gRPC TLS one for the external trigger (KEDA forwards no credentials to it)."""
+    names = object_names(values["instance"])
+    if values["scaler"]["mode"] == "keda" and uses_sasl(profile, values):
+        return names["triggerAuth"]
+    if uses_grpc_tls(values):
+        return names["scalerAuth"]
+    return None
 
 
 def scaler_auth_dir(profile: str, values: Values) -> str | None:
@@ -185,7 +199,7 @@ def scaler_args(values: Values) -> list[str]:
     same environment variables as the consumer's."""
     scaler = values["scaler"]
     if scaler["mode"] == "external":
-        return ["scale", "--serve-grpc", f":{scaler['grpcPort']}"]
+        return ["scale", "--serve-grpc", f":{scaler['grpcPort']}", *scaler_tls_args(values)]
     keda = values["keda"]
     flags = {
         "--target": "kubernetes",
@@ -235,6 +249,7 @@ def build_context(profile: str, values: Values, *, masked: bool) -> dict[str, An
         "scaler": names["scaler"],
         "broker": names["kafka"],
         "topic-setup": names["topicJob"],
+        "scaler-tls": names["scalerTls"],
     }
     images = {part: values[part]["image"] for part in ("consumer", "producer", "scaler")}
     if profile == "kafka":
@@ -256,6 +271,8 @@ def build_context(profile: str, values: Values, *, masked: bool) -> dict[str, An
             "scaler": connection_env(profile, values, "scaler"),
         },
         "trigger": trigger(profile, values),
+        "trigger_auth": trigger_auth_name(profile, values),
+        "grpc_tls": grpc_tls_context(values, masked=masked),
         "scaler_args": scaler_args(values),
         "scaler_auth_dir": scaler_auth_dir(profile, values),
         "termination_grace_seconds": math.ceil(values["consumer"]["processTime"]) + SHUTDOWN_MARGIN_SECONDS,

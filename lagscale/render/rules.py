@@ -16,6 +16,7 @@ from consumer.group import ASSIGNMENT_STRATEGIES, GROUP_PROTOCOLS
 from kafkakit.errors import ConfigError
 from kafkakit.profiles import parse_connection_string
 from lagscale.render.context import trigger_metadata
+from lagscale.render.grpc_tls import grpc_tls_problems
 from lagscale.render.token_auth import oauth_problems
 from scaler.keda.behavior import parse_behavior
 from scaler.keda.executor import Fallback, ScaledObjectSpec
@@ -217,7 +218,7 @@ def _kafka(values: Values) -> list[str]:
     return problems
 
 
-_COMMON_RULES: tuple[Callable[[Values], list[str]], ...] = (_names, _workloads)
+_COMMON_RULES: tuple[Callable[[Values], list[str]], ...] = (_names, _workloads, grpc_tls_problems)
 _PROFILE_RULES = {"eventhubs": _eventhubs, "kafka": _kafka}
 
 

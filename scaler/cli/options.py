@@ -122,45 +122,6 @@ def keda_flag(key: str) -> Flag:
     return next(flag.flag for flag in (*TRIGGER_FLAGS, *SPEC_FLAGS) if flag.key == key)
 
 
-# kube-controller-manager's HPA settings (one per cluster, not per ScaledObject): `simulate` and
-# `demo` let them be set, so a simulation can run with the timings of the cluster it stands for.
-HPA_SYNC_PERIOD = Flag(
-    "--hpa-sync-period",
-    type=click.IntRange(min=1),
-    default=None,
-    help="HPA sync period in seconds (--horizontal-pod-autoscaler-sync-period; Kubernetes default 15).",
-)
-DOWNSCALE_STABILIZATION = Flag(
-    "--downscale-stabilization",
-    type=click.IntRange(min=0),
-    default=None,
-    help="HPA scale-down stabilization window in seconds (--horizontal-pod-autoscaler-downscale-"
-    "stabilization; Kubernetes default 300); a ScaledObject's behavior overrides it.",
-)
-HPA_TOLERANCE = Flag(
-    "--hpa-tolerance",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="HPA tolerance (--horizontal-pod-autoscaler-tolerance; Kubernetes default 0.1).",
-)
-
-
-def hpa_controller_options() -> Decorator[Any]:
-    return options(HPA_SYNC_PERIOD(), DOWNSCALE_STABILIZATION(), HPA_TOLERANCE())
-
-
-def controller_from_options(
-    options: Mapping[str, Any], base: HpaController = DEFAULT_CONTROLLER
-) -> HpaController:
-    """`base` with the HPA controller settings the flags set."""
-    given = {
-        "sync_period_seconds": options.get("hpa_sync_period"),
-        "downscale_stabilization_seconds": options.get("downscale_stabilization"),
-        "tolerance": options.get("hpa_tolerance"),
-    }
-    return dataclasses.replace(base, **{name: value for name, value in given.items() if value is not None})
-
-
 # The other scaling settings every scaling command shares.
 MODE = Flag(
     "--mode",
@@ -220,6 +181,50 @@ def scaled_object_options(flags: tuple[KedaFlag, ...] = SPEC_FLAGS) -> Decorator
 def config_file_options() -> Decorator[Any]:
     """--config and its --trigger-auth and --secret files."""
     return options(CONFIG(), TRIGGER_AUTH(), SECRET())
+
+
+# The cluster's HPA controller (kube-controller-manager flags, the same for every HPA of a cluster):
+# no ScaledObject says them, so `--config` does not replace them.
+HPA_SYNC_PERIOD = Flag(
+    "--hpa-sync-period",
+    type=click.IntRange(min=1),
+    default=DEFAULT_CONTROLLER.sync_period_seconds,
+    show_default=True,
+    help="keda mode: seconds between HPA syncs (the cluster's --horizontal-pod-autoscaler-sync-period).",
+)
+HPA_DOWNSCALE_STABILIZATION = Flag(
+    "--hpa-downscale-stabilization",
+    type=click.IntRange(min=0),
+    default=DEFAULT_CONTROLLER.downscale_stabilization_seconds,
+    show_default=True,
+    help="keda mode: the scale-down window, seconds, where the ScaledObject's behavior sets none "
+    "(the cluster's --horizontal-pod-autoscaler-downscale-stabilization).",
+)
+HPA_TOLERANCE = Flag(
+    "--hpa-tolerance",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_CONTROLLER.tolerance,
+    show_default=True,
+    help="The HPA's dead band around the target (the cluster's --horizontal-pod-autoscaler-tolerance).",
+)
+
+
+def hpa_controller_options() -> Decorator[Any]:
+    """The HPA controller's settings: sync period, downscale stabilization, tolerance."""
+    return options(HPA_SYNC_PERIOD(), HPA_DOWNSCALE_STABILIZATION(), HPA_TOLERANCE())
+
+
+def hpa_controller_from(
+    options: Mapping[str, Any], base: HpaController = DEFAULT_CONTROLLER
+) -> HpaController:
+    """`base` with the HPA controller settings of `hpa_controller_options` that are set (a command
+    may default one to None, e.g. the demo's sync period follows its pollingInterval)."""
+    given = {
+        "sync_period_seconds": options.get("hpa_sync_period"),
+        "downscale_stabilization_seconds": options.get("hpa_downscale_stabilization"),
+        "tolerance": options.get("hpa_tolerance"),
+    }
+    return dataclasses.replace(base, **{name: value for name, value in given.items() if value is not None})
 
 
 # How KEDA's names read on the command line: the flag the user writes for each setting.

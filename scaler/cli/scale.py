@@ -41,6 +41,8 @@ from scaler.cli.options import (
     config_file_options,
     fixes_from,
     grpc_tls_options,
+    hpa_controller_from,
+    hpa_controller_options,
     scaled_object_options,
     server_tls,
     trigger_options,
@@ -64,6 +66,7 @@ _log = logging.getLogger("scaler")
 @trigger_options()
 @scaled_object_options()
 @MODE()
+@hpa_controller_options()
 @option(
     "--target",
     "target_kind",
@@ -129,7 +132,8 @@ def scale(**options: Any) -> None:
     for key in ("grpc_cert_file", "grpc_key_file", "grpc_client_ca_file"):
         if options.pop(key) is not None:
             raise click.UsageError(f"--{key.replace('_', '-')} only makes sense with --serve-grpc")
-    settings = settings_from_options(options, mode=options.pop("mode"), fixes=fixes)
+    controller = hpa_controller_from(options)
+    settings = settings_from_options(options, mode=options.pop("mode"), fixes=fixes, controller=controller)
     _log_start(settings, options)
     built = build_target(_target_options(settings, options))
     config = settings.config
@@ -168,6 +172,7 @@ def _log_start(settings: Settings, options: dict[str, Any]) -> None:
         group=trigger.consumer_group,
         topic=trigger.topic or "(every topic the group committed)",
         lag_threshold=trigger.lag_threshold,
+        hpa_sync_period=settings.config.controller.sync_period_seconds,
         connection=settings.connection.describe(),
         timeout=options["timeout"],
     )

@@ -37,7 +37,7 @@ SHORT_DEMO = [
     "--lag-threshold", "10",
     "--polling-interval", "1",
     "--cooldown-period", "5",
-    "--downscale-stabilization", "3",
+    "--hpa-downscale-stabilization", "3",
     "--duration", "120",
 ]  # fmt: skip
 

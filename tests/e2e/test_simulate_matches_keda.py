@@ -46,7 +46,7 @@ def _simulate(lab: LabEnv, scaled_object: dict[str, object], pod_start: float) -
             *("--process-time", f"{SETTINGS.process_time:g}", "--keys", "sequence"),
             *("--load", f"burst:{SETTINGS.events}@{measured_producer_start():g}"),
             *("--hpa-sync-period", _seconds(lab.hpa_sync_period)),
-            *("--downscale-stabilization", _seconds(lab.hpa_downscale_stabilization)),
+            *("--hpa-downscale-stabilization", _seconds(lab.hpa_downscale_stabilization)),
             *("--pod-start-delay", f"{pod_start:g}", "--duration", "150", "--json"),
         )
     changes = json.loads(output)["runs"][0]["replica_changes"]

@@ -13,6 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 from offsets_helpers import env_without_connection_settings, produce
+from pki_helpers import make_pki
 
 from scaler.grpc.gen import externalscaler_pb2 as pb
 from scaler.grpc.gen import externalscaler_pb2_grpc as pb_grpc
@@ -21,35 +22,11 @@ pytestmark = pytest.mark.kafka
 CALL_TIMEOUT_S = 30.0
 
 
-def openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-def issue(cwd: Path, name: str, usage: str, san: str = "") -> None:
-    """`name.key` + `name.pem`, signed by `ca`."""
-    openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
-            "-subj", f"/CN={name}", cwd=cwd)  # fmt: skip
-    extensions = [f"extendedKeyUsage={usage}", *([f"subjectAltName={san}"] if san else [])]
-    (cwd / f"{name}.ext").write_text("\n".join(extensions) + "\n")
-    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.pem", cwd=cwd)  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A CA, the scaler's server certificate for 127.0.0.1, KEDA's client certificate, and a client
     certificate from another CA."""
-    cwd = tmp_path_factory.mktemp("pki")
-    openssl("req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", "ca.key",
-            "-out", "ca.pem", "-subj", "/CN=lagscale test CA", cwd=cwd)  # fmt: skip
-    issue(cwd, "server", "serverAuth", "IP:127.0.0.1,DNS:localhost")
-    issue(cwd, "keda", "clientAuth")
-    other = cwd / "other"
-    other.mkdir()
-    openssl("req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", "ca.key",
-            "-out", "ca.pem", "-subj", "/CN=another CA", cwd=other)  # fmt: skip
-    issue(other, "stranger", "clientAuth")
-    return cwd
+    return make_pki(tmp_path_factory.mktemp("pki"), "IP:127.0.0.1,DNS:localhost")
 
 
 def start_scaler(port: int, *tls_args: str) -> subprocess.Popen[str]:

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.kafka
 SHORT = [
     "--no-live", "--partitions", "4", "--burst", "800", "--rate", "0", "--key", "sequence",
     "--process-time", "0.1", "--lag-threshold", "10", "--polling-interval", "1",
-    "--cooldown-period", "5", "--downscale-stabilization", "3", "--duration", "150",
+    "--cooldown-period", "5", "--hpa-downscale-stabilization", "3", "--duration", "150",
 ]  # fmt: skip
 GOAL = 0.10
 DRAIN_SPREAD = 0.15
