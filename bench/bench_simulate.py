@@ -204,8 +204,8 @@ def main() -> None:
     header = [
         "## Real runs against `lagscale simulate`",
         "",
-        "Command: `.venv/bin/python bench/bench_simulate.py --update-docs docs/simulate.md` "
-        f"({args.runs} real runs per scenario; raw results in build/bench-simulate/).",
+        f"Command: `.venv/bin/python bench/bench_simulate.py --runs {args.runs} --scenarios {args.scenarios} "
+        "--update-docs docs/simulate.md` (raw results in build/bench-simulate/).",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, local "
         f"Kafka 4.1 broker; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other "
