@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -36,9 +35,8 @@ from keda_loop_report import markdown, plot
 from lab.keda_loop import keda_loop, run_scenario
 from lab.lab_env import LabEnv
 from lab.loop_settings import LoopSettings
-from lab.loop_timing import pod_start_delay
-
-from lagscale.simulate.group_settings import measured_producer_start
+from lab.loop_timing import pod_start_delay, simulate_args
+from lab.scenario_sides import duration_seconds
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The load and settings of tests/e2e/test_keda_loop.py.
@@ -53,29 +51,12 @@ def real_run(lab: LabEnv) -> dict[str, Any]:
     return timeline
 
 
-def seconds(text: str) -> int:
-    """`5s`, `15s` or `1m0s` as the lab writes kube-controller-manager's durations."""
-    match = re.fullmatch(r"(?:(\d+)m)?(\d+)s", text.strip())
-    if not match:
-        raise SystemExit(f"error: unexpected duration {text!r} in the lab's env")
-    return int(match.group(1) or 0) * 60 + int(match.group(2))
-
-
 def simulate(lab: LabEnv, scaled_object: dict[str, Any], pod_start: float) -> dict[str, Any]:
-    """`lagscale simulate` as a user runs it: the rendered ScaledObject, the lab's HPA settings,
-    the topic and consumers of the run. The burst is `lagscale produce --key sequence` started
-    at t=0: its events land once that process has started (the measured producer start)."""
+    """`lagscale simulate` as a user runs it (lab.loop_timing.simulate_args)."""
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "scaledobject.yaml"
         path.write_text(yaml.safe_dump(scaled_object))
-        argv = [
-            sys.executable, "-m", "lagscale", "simulate", "--config", str(path),
-            "--partitions", str(SETTINGS.partitions), "--process-time", f"{SETTINGS.process_time:g}",
-            "--load", f"burst:{SETTINGS.events}@{measured_producer_start():g}", "--keys", "sequence",
-            "--hpa-sync-period", str(seconds(lab.hpa_sync_period)),
-            "--hpa-downscale-stabilization", str(seconds(lab.hpa_downscale_stabilization)),
-            "--hpa-tolerance", "0.1", "--pod-start-delay", f"{pod_start:g}", "--duration", "150", "--json",
-        ]  # fmt: skip
+        argv = [sys.executable, "-m", "lagscale", *simulate_args(lab, SETTINGS, path, pod_start)]
         done = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=REPO_ROOT)
     result: dict[str, Any] = json.loads(done.stdout)
     result["argv"] = ["lagscale", *(a if a != str(path) else "<the rendered ScaledObject>" for a in argv[3:])]
@@ -109,8 +90,8 @@ def main() -> None:
         "pod_starts": starts,
         "pod_start": pod_start,
         "settings": SETTINGS,
-        "hpa_sync_period": seconds(lab.hpa_sync_period),
-        "stabilization": seconds(lab.hpa_downscale_stabilization),
+        "hpa_sync_period": duration_seconds(lab.hpa_sync_period),
+        "stabilization": duration_seconds(lab.hpa_downscale_stabilization),
     }
     section = markdown(runs, simulated, context)
     print(section)

@@ -37,6 +37,7 @@ SHORT_DEMO = [
     "--lag-threshold", "10",
     "--polling-interval", "1",
     "--cooldown-period", "5",
+    "--hpa-sync-period", "1",  # pinned: the lab's env names its cluster's (5s)
     "--hpa-downscale-stabilization", "3",
     "--duration", "120",
 ]  # fmt: skip

@@ -20,9 +20,8 @@ import yaml
 from lab.keda_loop import keda_loop, run_scenario
 from lab.lab_env import LabEnv, run_lagscale
 from lab.loop_settings import LoopSettings
-from lab.loop_timing import pod_start_delay, replica_changes
-
-from lagscale.simulate.group_settings import measured_producer_start
+from lab.loop_timing import pod_start_delay, replica_changes, simulate_args
+from lab.scenario_sides import duration_seconds
 
 SETTINGS = LoopSettings(partitions=4, events=400, process_time=0.1, polling_interval=2, cooldown_period=20)
 
@@ -30,25 +29,11 @@ pytestmark = pytest.mark.timeout(300)
 lab = keda_helpers.lab_env  # the shared fixture, requested by name
 
 
-def _seconds(duration: str) -> str:
-    """The lab writes kube-controller-manager's durations as `5s`, `15s`."""
-    seconds = duration.removesuffix("s")
-    assert seconds.isdigit(), duration
-    return seconds
-
-
 def _simulate(lab: LabEnv, scaled_object: dict[str, object], pod_start: float) -> list[tuple[float, int]]:
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "scaledobject.yaml"
         path.write_text(yaml.safe_dump(scaled_object))
-        output = run_lagscale(
-            *("simulate", "--config", str(path), "--partitions", str(SETTINGS.partitions)),
-            *("--process-time", f"{SETTINGS.process_time:g}", "--keys", "sequence"),
-            *("--load", f"burst:{SETTINGS.events}@{measured_producer_start():g}"),
-            *("--hpa-sync-period", _seconds(lab.hpa_sync_period)),
-            *("--hpa-downscale-stabilization", _seconds(lab.hpa_downscale_stabilization)),
-            *("--pod-start-delay", f"{pod_start:g}", "--duration", "150", "--json"),
-        )
+        output = run_lagscale(*simulate_args(lab, SETTINGS, path, pod_start))
     changes = json.loads(output)["runs"][0]["replica_changes"]
     return [(float(at), int(replicas)) for at, replicas in changes]
 
@@ -66,7 +51,7 @@ def test_simulated_replica_changes_come_within_a_poll_and_an_hpa_sync_of_the_rea
         scaled_object = loop.one("ScaledObject")
     real = replica_changes(timeline)
     model = _simulate(lab, scaled_object, pod_start if pod_start is not None else 0.5)
-    tolerance = SETTINGS.polling_interval + int(_seconds(lab.hpa_sync_period))
+    tolerance = SETTINGS.polling_interval + duration_seconds(lab.hpa_sync_period)
     why = f"real {real}, simulated {model}"
     # The way up: KEDA's 0 -> 1, then the HPA's 1 -> 4 (the capped metric, the scale-up limit).
     assert [replicas for _, replicas in real[:2]] == [replicas for _, replicas in model[:2]] == [1, 4], why

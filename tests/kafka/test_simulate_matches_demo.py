@@ -30,6 +30,7 @@ SHORT = [
     "--no-live", "--partitions", "4", "--burst", "800", "--rate", "0", "--key", "sequence",
     "--process-time", "0.1", "--lag-threshold", "10", "--polling-interval", "1",
     "--cooldown-period", "5", "--hpa-downscale-stabilization", "3", "--duration", "150",
+    "--hpa-sync-period", "1",  # pinned: the lab's env names its cluster's (5s)
 ]  # fmt: skip
 GOAL = 0.10
 DRAIN_SPREAD = 0.15
