@@ -106,6 +106,7 @@ def plot(runs: list[dict[str, Any]], simulated: dict[str, Any], path: Path) -> N
               linestyle="--", label="lagscale simulate")  # fmt: skip
     axes.set_xlabel("seconds after the burst")
     axes.set_ylabel("replicas (Deployment spec)")
+    axes.yaxis.get_major_locator().set_params(integer=True)
     axes.set_title("Replicas over time: the real KEDA + HPA loop and lagscale simulate")
     axes.grid(alpha=0.3)
     axes.legend(loc="upper right", fontsize="small")

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.kafka
 
 # bench/bench_simulate.py --scenarios short: the settings, and what its real runs showed.
+PARTITIONS = 4
 SHORT = [
-    "--no-live", "--partitions", "4", "--burst", "800", "--rate", "0", "--key", "sequence",
+    "--no-live", "--partitions", str(PARTITIONS), "--burst", "800", "--rate", "0", "--key", "sequence",
     "--process-time", "0.1", "--lag-threshold", "10", "--polling-interval", "1",
     "--cooldown-period", "5", "--hpa-downscale-stabilization", "3", "--duration", "150",
     "--hpa-sync-period", "1",  # pinned: the lab's env names its cluster's (5s)
@@ -68,8 +69,11 @@ def test_the_prediction_printed_beside_a_real_run_is_as_close_as_real_runs_are(
     why = f"real {real}, predicted {predicted}"
     assert _within(predicted["drain_seconds"], real["drain_seconds"], GOAL + DRAIN_SPREAD), why
     assert _within(predicted["replica_seconds"], real["replica_seconds"], GOAL + REPLICA_SECONDS_SPREAD), why
-    # Up to the peak the replica counts are KEDA's and the HPA's answer to a capped metric: the same.
+    # On the way up to the partition count the replica counts are KEDA's and the HPA's answer to a
+    # capped metric: the same. (Later a real run may step to partitions + 1, KEDA's cap-off-by-one,
+    # when a poll of the tail happens to read a lag just above the cap: docs/simulate.md.)
     real_path, model_path = data["replica_path"], data["predicted"]["replica_path"]
-    peak = real_path.index(max(real_path))
-    assert model_path[: peak + 1] == real_path[: peak + 1], (real_path, model_path)
+    top = min(max(real_path), PARTITIONS)
+    way_up = real_path.index(top) + 1
+    assert model_path[:way_up] == real_path[:way_up], (real_path, model_path)
     assert real_path[-1] == model_path[-1] == 0
