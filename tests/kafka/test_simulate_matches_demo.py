@@ -2,11 +2,13 @@
 processes, the real scaling loop), as `lagscale demo` prints it beside every run: the prediction
 must be as close to the real run as real runs are to each other.
 
-The settings are short (about 50 s) and use sequence keys, so the split of the events over the
+The settings are short (about 35 s) and use sequence keys, so the split of the events over the
 partitions is the same in the real run and the model; what is left to differ is timing. The
-tolerances come from bench/bench_simulate.py's `short` scenario (docs/simulate.md): the model
-within 10 % of the median of the real runs, plus the largest distance of a real run from that
-median.
+tolerance is the goal (10 %) plus a margin for one real run on a busy machine, from
+bench/bench_simulate.py's runs (docs/simulate.md): real runs of the same settings lay up to 9 %
+from their median (two bursts, replica-seconds), and the real consumers took 0.101-0.105 s per
+event where the model takes 0.107 s (its measured overhead, which grows with the machine's load):
+up to 6 %.
 """
 
 from __future__ import annotations
@@ -34,8 +36,7 @@ SHORT = [
     "--hpa-sync-period", "1",  # pinned: the lab's env names its cluster's (5s)
 ]  # fmt: skip
 GOAL = 0.10
-DRAIN_SPREAD = 0.15
-REPLICA_SECONDS_SPREAD = 0.15
+SPREAD = 0.15  # 9 % between real runs + 6 % in the time per event
 
 
 def _run_demo(kafka: KafkaEndpoints, out: Path) -> tuple[str, dict[str, Any]]:
@@ -67,8 +68,8 @@ def test_the_prediction_printed_beside_a_real_run_is_as_close_as_real_runs_are(
     assert real["drain_seconds"] is not None, data["replica_path"]
     assert predicted["drain_seconds"] is not None, data["predicted"]
     why = f"real {real}, predicted {predicted}"
-    assert _within(predicted["drain_seconds"], real["drain_seconds"], GOAL + DRAIN_SPREAD), why
-    assert _within(predicted["replica_seconds"], real["replica_seconds"], GOAL + REPLICA_SECONDS_SPREAD), why
+    assert _within(predicted["drain_seconds"], real["drain_seconds"], GOAL + SPREAD), why
+    assert _within(predicted["replica_seconds"], real["replica_seconds"], GOAL + SPREAD), why
     # On the way up to the partition count the replica counts are KEDA's and the HPA's answer to a
     # capped metric: the same. (Later a real run may step to partitions + 1, KEDA's cap-off-by-one,
     # when a poll of the tail happens to read a lag just above the cap: docs/simulate.md.)
