@@ -7,15 +7,17 @@ Every scaling rule comes from `scaler.keda` through `scaler.loop.scaling_loop`, 
 against a real broker and cluster.
 
 A pod asked for at time t starts its consumer at t + pod_start_delay, which then joins the group;
-when it gets partitions depends on the protocol. Pods asked for at once start pod_start_spread
-apart (processes never start in the same instant, and with the consumer protocol the first one
-to join takes every free partition until its next heartbeat). Scale-in stops the newest pods at once: SIGTERM
+when it gets partitions depends on the protocol. Consumers start at least pod_start_spread apart,
+also when KEDA's 0 -> 1 and the HPA's 1 -> N come in the same poll (processes never start in the
+same instant, and with the consumer protocol the first one to join takes every free partition
+until its next heartbeat). Scale-in stops the newest pods at once: SIGTERM
 (finish the event in progress, commit, leave the group) or, with stop "crash", SIGKILL.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 from lagscale.simulate.group import ConsumerGroup
@@ -59,7 +61,7 @@ class SimulatedDeployment:
         self._spread = pod_start_spread
         self.group = ConsumerGroup(group, topic.partitions)
         self._numbers = 0
-        self._batch_asked_at, self._batch_size = -1.0, 0
+        self._last_start = -math.inf
         now = clock.now()
         self._pods = [_Pod(now, self._new_member(now)) for _ in range(initial_replicas)]
         self.members: list[Member] = [pod.member for pod in self._pods if pod.member is not None]
@@ -87,11 +89,10 @@ class SimulatedDeployment:
         del self._pods[replicas:]
 
     def _next_start(self, now: float) -> float:
-        """Pods asked for at the same moment start their consumers one after another."""
-        if self._batch_asked_at != now:
-            self._batch_asked_at, self._batch_size = now, 0
-        self._batch_size += 1
-        return now + self._delay + (self._batch_size - 1) * self._spread
+        """Consumers start one after another, at least pod_start_spread apart, also when KEDA's
+        0 -> 1 and the HPA's 1 -> N are asked for in the same instant."""
+        self._last_start = max(now + self._delay, self._last_start + self._spread)
+        return self._last_start
 
     def _stop(self, member: Member, now: float) -> None:
         gone_at = member.stop(now, self._topic)

@@ -5,10 +5,9 @@ must be as close to the real run as real runs are to each other.
 The settings are short (about 35 s) and use sequence keys, so the split of the events over the
 partitions is the same in the real run and the model; what is left to differ is timing. The
 tolerance is the goal (10 %) plus a margin for one real run on a busy machine, from
-bench/bench_simulate.py's runs (docs/simulate.md): real runs of the same settings lay up to 9 %
-from their median (two bursts, replica-seconds), and the real consumers took 0.101-0.105 s per
-event where the model takes 0.107 s (its measured overhead, which grows with the machine's load):
-up to 6 %.
+bench/bench_simulate.py's runs (docs/simulate.md): real runs of these settings lay up to 12 %
+from their median (drain), and the real consumers took 0.101-0.105 s per event where the model
+takes 0.107 s (its measured overhead, which grows with the machine's load): up to 6 %.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ SHORT = [
     "--hpa-sync-period", "1",  # pinned: the lab's env names its cluster's (5s)
 ]  # fmt: skip
 GOAL = 0.10
-SPREAD = 0.15  # 9 % between real runs + 6 % in the time per event
+SPREAD = 0.18  # 12 % between real runs + 6 % in the time per event
 
 
 def _run_demo(kafka: KafkaEndpoints, out: Path) -> tuple[str, dict[str, Any]]:

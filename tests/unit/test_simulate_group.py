@@ -22,7 +22,9 @@ COOPERATIVE = dataclasses.replace(EAGER, assignment_strategy="cooperative-sticky
 
 
 class World:
-    def __init__(self, group: GroupSettings, initial: int = 0, partitions: int = 4) -> None:
+    def __init__(
+        self, group: GroupSettings, initial: int = 0, partitions: int = 4, spread: float = 0.0
+    ) -> None:
         self.clock = SimulationClock()
         self.topic = SimulatedTopic("t", partitions, KeySpread("even"))
         self.deployment = SimulatedDeployment(
@@ -32,6 +34,7 @@ class World:
             process_time=0.1,
             pod_start_delay=0.0,
             initial_replicas=initial,
+            pod_start_spread=spread,
         )
         self.steps = 0
 
@@ -73,6 +76,21 @@ def test_consumer_protocol_first_joiner_takes_all_until_its_next_heartbeat() -> 
     assert world.owned() == {1: [0, 1], 2: []}  # member 1 gave them up at its heartbeat, t=5
     world.until(6.1)
     assert world.owned() == {1: [0, 1], 2: [2, 3]}  # member 2 took them at its own, t=6
+
+
+def test_pods_asked_for_by_keda_and_just_after_by_the_hpa_start_one_after_another() -> None:
+    # KEDA's 0 -> 1 and, a read of the offsets later, the HPA's 1 -> 3: the consumers still
+    # start pod_start_spread apart, so the first one takes every partition (as real runs show:
+    # one consumer alone until its next heartbeat).
+    world = World(dataclasses.replace(CONSUMER, join_latency=0.05), spread=0.2)
+    world.deployment.set_replicas(1)
+    world.clock.set(0.005)
+    world.deployment.set_replicas(3)
+    world.until(1.0)
+    assert world.owned() == {1: [0, 1, 2, 3], 2: [], 3: []}
+    assert [member.started_at for member in world.deployment.members] == pytest.approx(
+        [0.0, 0.2, 0.4]
+    )  # not 0.005 and 0.205
 
 
 def test_consumer_protocol_leaving_members_partitions_wait_for_the_others_heartbeats() -> None:
