@@ -11,18 +11,15 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from pathlib import Path
 
 from kafkakit.errors import ConfigError, Problem, SetupError
 from kafkakit.logs import log_event
-from kafkakit.secrets import register_secret
 from scaler.grpc.scalers import ScalerSettings, logger
 from scaler.grpc.service import ExternalScalerService, start_server
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9090  # lagscale/render/templates/values.yaml scaler.grpcPort
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 (only when asked for with `:PORT`, as in a pod)
-_SECRET_PARAMS = ("password", "key", "keyPassword", "keytab")
 # On SIGTERM (a pod stopping) calls in flight may finish; Ctrl+C ends within a second.
 _STOP_GRACE_SECONDS: dict[int, float] = {signal.SIGTERM: 5.0, signal.SIGINT: 0.5}
 
@@ -39,21 +36,6 @@ def parse_listen_address(text: str, flag: str = "--listen") -> str:
         message = f"expected [HOST:]PORT such as 9090, :9090 or 127.0.0.1:9090, got {text!r}"
         raise ConfigError(Problem(flag, message))
     return f"{host}:{int(port_text)}"
-
-
-def read_auth_dir(directory: Path, flag: str = "--auth-dir") -> dict[str, str]:
-    """TriggerAuthentication parameters from a directory, one file per parameter (a mounted Secret:
-    files `username`, `password`, `ca`...). KEDA does not forward these to external scalers."""
-    if not directory.is_dir():
-        raise ConfigError(Problem(flag, f"{directory} is not a directory"))
-    params = {
-        entry.name: entry.read_text().strip()
-        for entry in sorted(directory.iterdir())
-        if entry.is_file() and not entry.name.startswith(".")  # skip a Secret mount's ..data links
-    }
-    for name in _SECRET_PARAMS:
-        register_secret(params.get(name))
-    return params
 
 
 def serve_external_scaler(
@@ -81,6 +63,7 @@ def serve_external_scaler(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         server.stop(grace=_STOP_GRACE_SECONDS[received[0]] if received else 0).wait()
+        service.close()
         log_event(logger, "grpc_stopped", port=port)
     if signal.SIGINT in received:
         raise KeyboardInterrupt

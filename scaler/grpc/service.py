@@ -19,33 +19,57 @@ import grpc
 
 from kafkakit.errors import BrokerError, ConfigError
 from kafkakit.logs import log_event
+from scaler.grpc.connections import ConnectionPool, ReaderFactory, kafka_reader
 from scaler.grpc.gen import externalscaler_pb2 as pb
 from scaler.grpc.gen import externalscaler_pb2_grpc as pb_grpc
-from scaler.grpc.scalers import (
-    Evaluation,
-    ScalerConfig,
-    ScalerRegistry,
-    ScalerSettings,
-    SourceFactory,
-    kafka_source,
-)
+from scaler.grpc.scalers import Evaluation, ScalerConfig, ScalerRegistry, ScalerSettings
 from scaler.loop.clock import Clock, SystemClock
 
 logger = logging.getLogger("scaler.grpc")
+# How often ScaledObjects KEDA stopped asking for are looked for (their clients then close).
+SWEEP_SECONDS = 5.0
 
 
 class ExternalScalerService(pb_grpc.ExternalScalerServicer):
-    """The four RPCs KEDA calls (its names, hence N802); one cached scaler per ScaledObject."""
+    """The four RPCs KEDA calls (its names, hence N802); one cached scaler per ScaledObject, one
+    shared Kafka client per connection."""
 
     def __init__(
         self,
         settings: ScalerSettings | None = None,
         *,
         clock: Clock | None = None,
-        source_factory: SourceFactory = kafka_source,
+        reader_factory: ReaderFactory = kafka_reader,
     ) -> None:
         self.clock = clock or SystemClock()
-        self.registry = ScalerRegistry(settings or ScalerSettings(), self.clock, source_factory)
+        settings = settings or ScalerSettings()
+        pool = ConnectionPool(
+            self.clock,
+            timeout=settings.kafka_timeout,
+            max_age=settings.max_sample_age,
+            reader_factory=reader_factory,
+        )
+        self.registry = ScalerRegistry(settings, self.clock, pool)
+        self._stopped = threading.Event()
+        self._sweeper: threading.Thread | None = None
+
+    def start_sweeping(self, interval: float = SWEEP_SECONDS) -> None:
+        """Forget, in the background, the ScaledObjects nobody asks for any more (even when no
+        call comes that would notice)."""
+
+        def sweep() -> None:
+            while not self._stopped.wait(interval):
+                self.registry.sweep()
+
+        self._sweeper = threading.Thread(target=sweep, name="grpc-sweeper", daemon=True)
+        self._sweeper.start()
+
+    def close(self) -> None:
+        """Stop sweeping and close every Kafka client."""
+        self._stopped.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=5)
+        self.registry.close()
 
     def IsActive(self, request: pb.ScaledObjectRef, context: Any) -> pb.IsActiveResponse:  # noqa: N802
         return pb.IsActiveResponse(result=self._evaluate(request, context).report.active)
@@ -139,5 +163,6 @@ def start_server(service: ExternalScalerService, address: str, *, max_workers: i
     if port == 0:
         raise OSError(f"cannot listen on {address}: is the port in use, or the host not local?")
     server.start()
+    service.start_sweeping()
     log_event(logger, "grpc_listening", address=address, port=port)
     return server, port
