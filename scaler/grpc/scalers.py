@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from kafkakit.errors import BrokerError, ConfigError, Problem
 from kafkakit.logs import log_event
@@ -52,7 +52,7 @@ class ScalerSettings:
     kafka_timeout: float = 10.0
     stream_interval: float = 30.0
     reuse_seconds: float = 2.0
-    """KEDA asks GetMetrics then IsActive for one evaluation; both get the same sample."""
+    """KEDA asks GetMetrics then IsActive for one poll: the pair, this close, shares one evaluation."""
     max_sample_age: float = 5.0
     """An evaluation uses offsets read at most this long ago (and after its previous one)."""
     forget_after_polls: float = 3.0
@@ -107,6 +107,10 @@ def parse_metadata(metadata: Mapping[str, str], auth_params: Mapping[str, str]) 
     return ScalerConfig(trigger, drain, stream_interval)
 
 
+Purpose = Literal["metrics", "activity"]
+"""What a call asks for: GetMetrics, or IsActive / StreamIsActive."""
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """One sample: KEDA's report, the drain estimate when asked for, and the value the HPA sees."""
@@ -133,21 +137,35 @@ class ScaledObjectScaler:
         self._rate = ConsumeRateMeter(clock, window)
         self._lock = threading.Lock()
         self._last: Evaluation | None = None
+        self._unpaired: Purpose | None = None
         self.last_used = clock.now()
 
-    def evaluate(self) -> Evaluation:
-        """A new sample, or the previous evaluation when it is younger than `reuse_seconds`."""
+    def evaluate(self, purpose: Purpose = "metrics") -> Evaluation:
+        """A new evaluation; or, for the second call of KEDA's GetMetrics + IsActive pair within
+        `reuse_seconds`, the first one's. One evaluation per poll, as KEDA's own scaler evaluates
+        once per GetMetricsAndActivity: a sample read twice would make every partition look stuck."""
         with self._lock:
             now = self._clock.now()
             self.last_used = now
-            if self._last is not None and now - self._last.at < self._settings.reuse_seconds:
-                return self._last
+            last, pending = self._last, self._unpaired
+            if (
+                last is not None
+                and pending not in (None, purpose)
+                and now - last.at < self._settings.reuse_seconds
+            ):
+                self._unpaired = None
+                return last
+            self._unpaired = purpose
             sample = self.member.take()
             assert sample.offsets is not None  # take() raises the sample's error
             report = self._calculator.evaluate(sample.offsets)
             rate = self._rate.observe(sample.offsets, at=sample.taken_at)
             self._last = self._evaluation(report, rate, now, now - sample.taken_at)
             return self._last
+
+    @property
+    def last(self) -> Evaluation | None:
+        return self._last
 
     def _evaluation(self, report: LagReport, rate: float | None, now: float, age: float) -> Evaluation:
         drain_settings = self.config.drain
@@ -206,19 +224,23 @@ class ScalerRegistry:
         member = self.pool.join(connection_from_trigger(config.trigger), query)
         return ScaledObjectScaler(config, member, self._clock, self.settings)
 
-    def evaluate(self, namespace: str, name: str, metadata: Mapping[str, str]) -> Evaluation:
+    def evaluate(
+        self, namespace: str, name: str, metadata: Mapping[str, str], purpose: Purpose = "metrics"
+    ) -> Evaluation:
         """Evaluate; after an offsets error the scaler is dropped so the next call rebuilds it
         (empty history, credentials read again), which is what KEDA does with a failing scaler."""
         scaler = self.scaler_for(namespace, name, metadata)
+        earlier = scaler.last
         try:
-            evaluation = scaler.evaluate()
+            evaluation = scaler.evaluate(purpose)
         except BrokerError as error:
             self._drop(scaler)
             log_event(
                 logger, "evaluation_failed", logging.WARNING, scaled_object=f"{namespace}/{name}", error=error
             )
             raise
-        _log_evaluation(f"{namespace}/{name}", evaluation)
+        if evaluation is not earlier:  # one line per poll, not one per call
+            _log_evaluation(f"{namespace}/{name}", evaluation)
         return evaluation
 
     def sweep(self) -> int:

@@ -22,7 +22,7 @@ from kafkakit.logs import log_event
 from scaler.grpc.connections import ConnectionPool, ReaderFactory, kafka_reader
 from scaler.grpc.gen import externalscaler_pb2 as pb
 from scaler.grpc.gen import externalscaler_pb2_grpc as pb_grpc
-from scaler.grpc.scalers import Evaluation, ScalerConfig, ScalerRegistry, ScalerSettings
+from scaler.grpc.scalers import Evaluation, Purpose, ScalerConfig, ScalerRegistry, ScalerSettings
 from scaler.loop.clock import Clock, SystemClock
 
 logger = logging.getLogger("scaler.grpc")
@@ -72,7 +72,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         self.registry.close()
 
     def IsActive(self, request: pb.ScaledObjectRef, context: Any) -> pb.IsActiveResponse:  # noqa: N802
-        return pb.IsActiveResponse(result=self._evaluate(request, context).report.active)
+        return pb.IsActiveResponse(result=self._evaluate(request, context, "activity").report.active)
 
     def StreamIsActive(self, request: pb.ScaledObjectRef, context: Any) -> Iterator[pb.IsActiveResponse]:  # noqa: N802
         """Send activity now, then again whenever it changes; checked every stream interval."""
@@ -81,7 +81,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         interval = self._config(request, context).stream_interval or self.registry.settings.stream_interval
         last: bool | None = None
         while context.is_active():
-            active = self._evaluate(request, context).report.active
+            active = self._evaluate(request, context, "activity").report.active
             if active != last:
                 yield pb.IsActiveResponse(result=active)
                 last = active
@@ -106,7 +106,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
                 grpc.StatusCode.NOT_FOUND,
                 f"unknown metric {request.metricName!r}: this trigger serves {config.metric_name!r}",
             )
-        value = self._evaluate(ref, context).metric_value
+        value = self._evaluate(ref, context, "metrics").metric_value
         metric = pb.MetricValue(
             metricName=config.metric_name, metricValue=round(value), metricValueFloat=value
         )
@@ -119,9 +119,9 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         except ConfigError as error:
             _abort_invalid(context, ref, error)
 
-    def _evaluate(self, ref: pb.ScaledObjectRef, context: Any) -> Evaluation:
+    def _evaluate(self, ref: pb.ScaledObjectRef, context: Any, purpose: Purpose) -> Evaluation:
         try:
-            return self.registry.evaluate(ref.namespace, ref.name, dict(ref.scalerMetadata))
+            return self.registry.evaluate(ref.namespace, ref.name, dict(ref.scalerMetadata), purpose)
         except ConfigError as error:  # the metadata, or connection settings the client refuses
             _abort_invalid(context, ref, error)
         except BrokerError as error:  # Kafka unreachable, unknown topic, offsets unreadable

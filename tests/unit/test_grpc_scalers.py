@@ -76,14 +76,19 @@ def test_scaled_objects_on_one_connection_share_one_client(clock: FakeClock, rea
     assert [stats.members for stats in scalers.pool.stats()] == [3, 1, 1]
 
 
-def test_calls_within_the_reuse_window_share_one_evaluation(clock: FakeClock, readers: Readers) -> None:
+def test_keda_s_get_metrics_and_is_active_pair_shares_one_evaluation(
+    clock: FakeClock, readers: Readers
+) -> None:
     scalers = registry(clock, readers, reuse_seconds=2.0)
-    first = scalers.evaluate("ns", "a", METADATA)
-    clock.advance(1.5)
-    assert scalers.evaluate("ns", "a", METADATA) is first
-    clock.advance(1.0)
-    assert scalers.evaluate("ns", "a", METADATA) is not first
-    assert len(readers.readers[0].reads) == 2
+    first = scalers.evaluate("ns", "a", METADATA, "metrics")
+    clock.advance(0.01)
+    assert scalers.evaluate("ns", "a", METADATA, "activity") is first  # the pair: one poll
+    second = scalers.evaluate("ns", "a", METADATA, "metrics")  # the next poll, however soon
+    assert second is not first
+    clock.advance(2.5)
+    assert scalers.evaluate("ns", "a", METADATA, "activity") is not second  # too late to pair
+    assert scalers.evaluate("ns", "a", METADATA, "activity") is not second  # only one of a kind pairs
+    assert len(readers.readers[0].reads) == 4
 
 
 def test_persistent_lag_history_is_per_scaled_object(clock: FakeClock, readers: Readers) -> None:
