@@ -1,13 +1,12 @@
 """`lagscale scale` while its broker goes away and comes back: replicas are held (KEDA never scales
 to zero on errors), every failed evaluation is counted, the recovery is logged, and scaling goes on.
 
-The outage is real: the test runs a second broker of its own (scripts/kafka with another state
-directory and other ports), stops it mid-run and starts it again on the same data.
+The outage is real: the test runs a second broker of its own (tests/own_broker.py: scripts/kafka
+with another state directory and free ports), stops it mid-run and starts it again on the same data.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -16,35 +15,13 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 from offsets_helpers import commit, env_without_connection_settings, produce
-
-from lagscale.demo.local_broker import parse_env_file
+from own_broker import OwnBroker
 
 pytestmark = pytest.mark.kafka
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-KAFKA_SCRIPT = REPO_ROOT / "scripts" / "kafka"
-# Ports of this test's own broker, next to the shared one's 1909x.
-PORTS = {"PLAINTEXT": 29092, "CONTROLLER": 29093, "SASL": 29094, "SSL": 29095}
 PARTITIONS = 4
 COOLDOWN_S = 2
 WaitUntil = Callable[[Callable[[], bool], float, str], None]
-
-
-class OwnBroker:
-    def __init__(self, state: Path) -> None:
-        self.env = dict(os.environ, LAGSCALE_STATE=str(state))
-        self.env.update({f"LAGSCALE_KAFKA_{name}_PORT": str(port) for name, port in PORTS.items()})
-        self.env_file = state / "kafka" / "kafka.env"
-
-    def run(self, *verb: str) -> None:
-        result = subprocess.run(
-            [str(KAFKA_SCRIPT), *verb], env=self.env, capture_output=True, text=True, timeout=300, check=False
-        )
-        assert result.returncode == 0, f"scripts/kafka {' '.join(verb)} failed:\n{result.stderr[-3000:]}"
-
-    @property
-    def bootstrap(self) -> str:
-        return parse_env_file(self.env_file)["LAGSCALE_BOOTSTRAP"]
 
 
 @pytest.fixture

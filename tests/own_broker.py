@@ -1,0 +1,46 @@
+"""A Kafka broker of a test's own: scripts/kafka with another state directory and free ports, so a
+test can stop and restart it without disturbing the broker every other test shares."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+from lagscale.demo.local_broker import parse_env_file
+
+KAFKA_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "kafka"
+LISTENERS = ("PLAINTEXT", "CONTROLLER", "SASL", "SSL")
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nothing listens on right now (held open together, so they differ)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
+class OwnBroker:
+    """`up`, `down`, `down --purge` on the test's broker; its endpoints from its env file."""
+
+    def __init__(self, state: Path) -> None:
+        self.env = dict(os.environ, LAGSCALE_STATE=str(state))
+        ports = dict(zip(LISTENERS, free_ports(len(LISTENERS)), strict=True))
+        self.env.update({f"LAGSCALE_KAFKA_{name}_PORT": str(port) for name, port in ports.items()})
+        self.env_file = state / "kafka" / "kafka.env"
+
+    def run(self, *verb: str) -> None:
+        result = subprocess.run(
+            [str(KAFKA_SCRIPT), *verb], env=self.env, capture_output=True, text=True, timeout=300, check=False
+        )
+        assert result.returncode == 0, f"scripts/kafka {' '.join(verb)} failed:\n{result.stderr[-3000:]}"
+
+    @property
+    def bootstrap(self) -> str:
+        return parse_env_file(self.env_file)["LAGSCALE_BOOTSTRAP"]
