@@ -140,7 +140,14 @@ def _serve_grpc(listen: str, fixes: Fixes, options: dict[str, Any]) -> None:
     from scaler.grpc.server import serve_external_scaler  # noqa: PLC0415
 
     settings = scaler_settings(options, fixes)
-    serve_external_scaler(listen, settings, options["max_workers"], listen_flag="--serve-grpc")
+    serve_external_scaler(
+        listen,
+        settings,
+        options["max_workers"],
+        listen_flag="--serve-grpc",
+        metrics_host=options["metrics_host"],
+        metrics_port=options["metrics_port"],
+    )
 
 
 def _log_start(settings: Settings, options: dict[str, Any]) -> None:

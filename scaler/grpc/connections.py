@@ -41,6 +41,17 @@ class ConnectionStats:
     members: int
     rounds: int
     requests: int
+    round_seconds: float
+
+
+@dataclass
+class Totals:
+    """Since the start, over every connection, closed ones included (for /metrics counters)."""
+
+    opened: int = 0
+    rounds: int = 0
+    requests: int = 0
+    round_seconds: float = 0.0
 
 
 class ConnectionPool:
@@ -56,6 +67,7 @@ class ConnectionPool:
         self._schedulers: dict[KafkaConnection, RoundScheduler] = {}
         self._lock = threading.Lock()
         self._numbers = itertools.count(1)
+        self._closed = Totals()
 
     def join(self, connection: KafkaConnection, query: OffsetQuery) -> Member:
         """A member for `query` on the connection's scheduler (opening it when it is the first)."""
@@ -72,6 +84,7 @@ class ConnectionPool:
                     wait_limit=self._timeout * _ROUND_STEPS + 5,
                 )
                 self._schedulers[connection] = scheduler
+                self._closed.opened += 1
                 log_event(logger, "connection_opened", connection=name, detail=connection.describe())
             return scheduler.join(query)
 
@@ -84,18 +97,36 @@ class ConnectionPool:
             for connection, known in list(self._schedulers.items()):
                 if known is scheduler:
                     del self._schedulers[connection]
+            self._retire(scheduler)
         scheduler.reader.close()
         log_event(logger, "connection_closed", connection=scheduler.name, rounds=scheduler.rounds)
 
     def stats(self) -> list[ConnectionStats]:
         with self._lock:
             schedulers = list(self._schedulers.values())
-        return [ConnectionStats(s.name, len(s), s.rounds, s.requests) for s in schedulers]
+        return [ConnectionStats(s.name, len(s), s.rounds, s.requests, s.round_seconds) for s in schedulers]
+
+    def totals(self) -> Totals:
+        """Since the start: connections opened, rounds, requests and round seconds."""
+        with self._lock:
+            totals = Totals(**vars(self._closed))
+            for scheduler in self._schedulers.values():
+                totals.rounds += scheduler.rounds
+                totals.requests += scheduler.requests
+                totals.round_seconds += scheduler.round_seconds
+        return totals
+
+    def _retire(self, scheduler: RoundScheduler) -> None:
+        self._closed.rounds += scheduler.rounds
+        self._closed.requests += scheduler.requests
+        self._closed.round_seconds += scheduler.round_seconds
 
     def close(self) -> None:
         """Close every client (the server is stopping)."""
         with self._lock:
             schedulers = list(self._schedulers.values())
             self._schedulers.clear()
+            for scheduler in schedulers:
+                self._retire(scheduler)
         for scheduler in schedulers:
             scheduler.reader.close()

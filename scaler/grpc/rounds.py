@@ -118,6 +118,7 @@ class RoundScheduler:
         self._running = False
         self.rounds = 0
         self.requests = 0
+        self.round_seconds = 0.0
 
     def join(self, query: OffsetQuery) -> Member:
         member = Member(self, query)
@@ -189,8 +190,10 @@ class RoundScheduler:
             if error is None and offsets is None:
                 error = OffsetsError(f"{self.name}: no answer for {member.query}", retriable=True)
             member.latest = Sample(tick, now, offsets, error)
+        seconds = time.monotonic() - started
         self.rounds += 1
         self.requests += result.requests
+        self.round_seconds += seconds
         self._condition.notify_all()
         log_event(
             logger,
@@ -201,7 +204,7 @@ class RoundScheduler:
             groups=len({member.query.consumer_group for member in due}),
             failed=sum(1 for member in due if member.latest is not None and member.latest.error),
             requests=result.requests,
-            seconds=round(time.monotonic() - started, 3),
+            seconds=round(seconds, 3),
         )
 
     def _read(self, queries: set[OffsetQuery]) -> tuple[BatchResult, BrokerError | None]:

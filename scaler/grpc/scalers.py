@@ -160,6 +160,7 @@ class ScaledObjectScaler:
             assert sample.offsets is not None  # take() raises the sample's error
             report = self._calculator.evaluate(sample.offsets)
             rate = self._rate.observe(sample.offsets, at=sample.taken_at)
+            now = self._clock.now()  # after any wait for a round
             self._last = self._evaluation(report, rate, now, now - sample.taken_at)
             return self._last
 
@@ -197,6 +198,8 @@ class ScalerRegistry:
         self._clock = clock
         self._scalers: dict[tuple[str, str, str], ScaledObjectScaler] = {}
         self._lock = threading.Lock()
+        self.evaluations = 0
+        self.failures = 0
 
     def scaler_for(self, namespace: str, name: str, metadata: Mapping[str, str]) -> ScaledObjectScaler:
         key = (namespace, name, _metadata_hash(metadata))
@@ -234,12 +237,14 @@ class ScalerRegistry:
         try:
             evaluation = scaler.evaluate(purpose)
         except BrokerError as error:
+            self.failures += 1
             self._drop(scaler)
             log_event(
                 logger, "evaluation_failed", logging.WARNING, scaled_object=f"{namespace}/{name}", error=error
             )
             raise
         if evaluation is not earlier:  # one line per poll, not one per call
+            self.evaluations += 1
             _log_evaluation(f"{namespace}/{name}", evaluation)
         return evaluation
 

@@ -14,6 +14,8 @@ import threading
 
 from kafkakit.errors import ConfigError, Problem, SetupError
 from kafkakit.logs import log_event
+from kafkakit.probe_server import start_probe_server
+from scaler.grpc.metrics import ServerMetrics
 from scaler.grpc.scalers import ScalerSettings, logger
 from scaler.grpc.service import ExternalScalerService, start_server
 
@@ -39,14 +41,25 @@ def parse_listen_address(text: str, flag: str = "--listen") -> str:
 
 
 def serve_external_scaler(
-    listen: str, settings: ScalerSettings, max_workers: int = 32, *, listen_flag: str = "--listen"
+    listen: str,
+    settings: ScalerSettings,
+    max_workers: int = 32,
+    *,
+    listen_flag: str = "--listen",
+    metrics_host: str = DEFAULT_HOST,
+    metrics_port: int = 0,
 ) -> None:
-    """Serve `[HOST:]PORT` until SIGTERM (ends normally) or Ctrl+C (KeyboardInterrupt)."""
+    """Serve `[HOST:]PORT` until SIGTERM (ends normally) or Ctrl+C (KeyboardInterrupt); with a
+    `metrics_port`, /healthz and /metrics there too."""
     address = parse_listen_address(listen, listen_flag)
     service = ExternalScalerService(settings)
+    metrics = ServerMetrics(service.registry)
+    probes = start_probe_server(metrics_host, metrics_port, metrics.health, metrics.render)
     try:
         server, port = start_server(service, address, max_workers=max_workers)
     except OSError as error:
+        if probes is not None:
+            probes.stop()
         raise SetupError(f"{listen_flag}: {error}") from None
     stop = threading.Event()
     received: list[int] = []
@@ -64,6 +77,8 @@ def serve_external_scaler(
             signal.signal(sig, handler)
         server.stop(grace=_STOP_GRACE_SECONDS[received[0]] if received else 0).wait()
         service.close()
+        if probes is not None:
+            probes.stop()
         log_event(logger, "grpc_stopped", port=port)
     if signal.SIGINT in received:
         raise KeyboardInterrupt

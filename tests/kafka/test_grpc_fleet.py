@@ -19,6 +19,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -100,10 +101,11 @@ def fleet(
 @pytest.fixture
 def server(
     free_port: Callable[[], int], tmp_path: Path
-) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
     """`lagscale serve-grpc` with its default settings, as one would run it for a cluster."""
-    port, log = free_port(), tmp_path / "serve-grpc.log"
-    command = [sys.executable, "-m", "lagscale", "serve-grpc", "--listen", f"127.0.0.1:{port}"]
+    port, metrics_port, log = free_port(), free_port(), tmp_path / "serve-grpc.log"
+    command = [sys.executable, "-m", "lagscale", "serve-grpc", "--listen", f"127.0.0.1:{port}",
+               "--metrics-port", str(metrics_port)]  # fmt: skip
     with log.open("wb") as output:
         process = subprocess.Popen(
             command, stdout=output, stderr=subprocess.STDOUT, env=env_without_connection_settings()
@@ -112,7 +114,7 @@ def server(
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         grpc.channel_ready_future(channel).result(timeout=60)
         channel.close()
-        yield process, f"127.0.0.1:{port}", log
+        yield process, f"127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics"
     finally:
         process.terminate()
         process.wait(30)
@@ -155,6 +157,15 @@ class KedaLikeDriver:
                 call.result(timeout=CALL_TIMEOUT_S)
 
 
+def scrape(url: str) -> dict[str, float]:
+    """The server's /metrics samples (they have no labels)."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    return {
+        name: float(value) for name, value in (line.split(" ") for line in lines if not line.startswith("#"))
+    }
+
+
 def broker_sockets(pid: int, broker_port: int) -> list[psutil._common.pconn]:
     """The process's established TCP connections to the broker."""
     return [
@@ -165,9 +176,9 @@ def broker_sockets(pid: int, broker_port: int) -> list[psutil._common.pconn]:
 
 
 def test_two_hundred_scaled_objects_share_one_client_and_batched_requests(
-    kafka: KafkaEndpoints, fleet: list[ScaledObject], server: tuple[subprocess.Popen[bytes], str, Path]
+    kafka: KafkaEndpoints, fleet: list[ScaledObject], server: tuple[subprocess.Popen[bytes], str, str]
 ) -> None:
-    process, address, log = server
+    process, address, metrics_url = server
     driver = KedaLikeDriver(address, fleet, kafka.bootstrap)
     driver.metric_specs()
     driver.run(intervals=2)  # warm-up: the clients connect, the server learns each one's rhythm
@@ -177,8 +188,9 @@ def test_two_hundred_scaled_objects_share_one_client_and_batched_requests(
         assert request_log.exists(), (
             f"no {request_log}: restart the broker with this checkout's scripts/kafka"
         )
-        start = broker.mark()
+        start, counted_before = broker.mark(), scrape(metrics_url)
         driver.run(intervals=MEASURED_INTERVALS)
+        counted = scrape(metrics_url)
         sockets = broker_sockets(process.pid, broker_port)
         counts = broker.count_since(start, client_ports={c.laddr.port for c in sockets})
     rss_mib = psutil.Process(process.pid).memory_info().rss / 2**20
@@ -191,13 +203,23 @@ def test_two_hundred_scaled_objects_share_one_client_and_batched_requests(
     for (_, api), count in counts.items():
         per_interval[api] = per_interval.get(api, 0.0) + count / MEASURED_INTERVALS
     groups = len(fleet)
-    assert per_interval["METADATA"] <= 3, per_interval  # once per round, not once per ScaledObject
-    assert per_interval["LIST_OFFSETS"] <= 3, per_interval  # one broker: once per round
-    assert groups * 0.9 <= per_interval["OFFSET_FETCH"] <= groups * 1.1, per_interval  # once per poll
+    # Bounds with room for a loaded machine (late polls can cost a round or a re-read); a client per
+    # ScaledObject (KEDA's kafka scaler) sends Metadata + OffsetFetch + ListOffsets for each: 3 per group.
+    assert per_interval["METADATA"] <= 5, per_interval  # once per round, not once per ScaledObject
+    assert per_interval["LIST_OFFSETS"] <= 5, per_interval  # one broker: once per round
+    assert groups * 0.9 <= per_interval["OFFSET_FETCH"] <= groups * 1.25, per_interval  # once per poll
     # librdkafka's coordinator cache keeps 11 groups, so most OffsetFetches need a FindCoordinator.
     assert per_interval["FIND_COORDINATOR"] <= per_interval["OFFSET_FETCH"], per_interval
-    total = sum(per_interval.values())
-    assert total <= 2 * groups + 10, per_interval  # a client per ScaledObject would send 3 per group
+    assert sum(per_interval.values()) <= 2.5 * groups + 10, per_interval
     assert rss_mib < MAX_RSS_MIB, f"server RSS {rss_mib:.0f} MiB"
-    assert log.read_text().count("event=connection_opened") == 1
+    assert (counted["lagscale_grpc_scaled_objects"], counted["lagscale_grpc_connections_opened_total"]) == (
+        groups,
+        1,
+    )
+    # The scaler's own count (FindCoordinator is librdkafka's, not counted) against the broker's.
+    own_count = (
+        counted["lagscale_grpc_kafka_requests_total"] - counted_before["lagscale_grpc_kafka_requests_total"]
+    )
+    seen = sum(count for (_, api), count in counts.items() if api != "FIND_COORDINATOR")
+    assert abs(own_count - seen) <= 0.1 * seen, (own_count, seen)
     print(f"per polling interval: {per_interval}; server RSS {rss_mib:.0f} MiB; {len(sockets)} sockets")

@@ -12,6 +12,7 @@ from kafkakit.errors import ConfigError
 from scaler.errors import OffsetsError
 from scaler.grpc.auth_sets import AuthSets
 from scaler.grpc.connections import ConnectionPool
+from scaler.grpc.metrics import ServerMetrics
 from scaler.grpc.rounds import FakeBatchReader
 from scaler.grpc.scalers import ScalerRegistry, ScalerSettings
 from scaler.kafka.connection import KafkaConnection
@@ -210,3 +211,22 @@ def test_auth_name_without_auth_sets_is_a_clear_error(clock: FakeClock, readers:
     with pytest.raises(ConfigError, match="started without --auth-sets") as caught:
         scalers.scaler_for("ns", "a", {**METADATA, "authName": "kafka"})
     assert caught.value.keda_problems[0].startswith('"authName"')
+
+
+def test_server_metrics_count_scaled_objects_clients_and_rounds(clock: FakeClock, readers: Readers) -> None:
+    scalers = registry(clock, readers, reuse_seconds=0.0)
+    scalers.evaluate("ns", "a", METADATA)
+    scalers.evaluate("ns", "b", {**METADATA, "bootstrapServers": "other:9092"})
+    readers.readers[1].failure = OffsetsError("cannot reach Kafka", retriable=True)
+    with pytest.raises(OffsetsError):
+        scalers.evaluate("ns", "b", {**METADATA, "bootstrapServers": "other:9092"})
+    text = ServerMetrics(scalers).render().decode()
+    samples = [line.split(" ") for line in text.splitlines() if not line.startswith("#")]
+    values = {name: float(value) for name, value in samples}
+    assert values["lagscale_grpc_scaled_objects"] == 1  # b was dropped after its error
+    assert values["lagscale_grpc_connections"] == 1  # and its client closed with it
+    assert values["lagscale_grpc_connections_opened_total"] == 2
+    assert values["lagscale_grpc_evaluations_total"] == 2
+    assert values["lagscale_grpc_evaluation_errors_total"] == 1
+    assert values["lagscale_grpc_rounds_total"] == 3
+    assert values["lagscale_grpc_kafka_requests_total"] == 3 + 3  # FakeBatchReader: 2 + groups per read
