@@ -7,7 +7,7 @@ PROFILE ?= kafka
 export LAGSCALE_CACHE ?= $(HOME)/.cache/lagscale
 export LAGSCALE_STATE ?= /tmp/lagscale
 
-.PHONY: setup test lint unit demo demo-local demo-clean render bench images clean kafka-up kafka-down k8s-up k8s-down e2e-keda
+.PHONY: setup test lint unit demo demo-local demo-clean render bench bench-fleet images clean kafka-up kafka-down k8s-up k8s-down e2e-keda
 
 $(VENV)/.installed: pyproject.toml scripts/setup
 	scripts/setup
@@ -43,10 +43,17 @@ images: setup
 	scripts/images build
 
 # Benchmarks (not tests): each writes its table into docs/benchmarks.md. They use the running
-# broker, or start one (scripts/kafka up) and leave it running for the next run.
+# broker, or start one (scripts/kafka up) and leave it running for the next run; bench_fleet.py also
+# the control plane and the KEDA operator (scripts/k8s, scripts/keda).
 bench: setup
 	$(PY) bench/bench_clients.py --update-docs docs/benchmarks.md
 	$(PY) bench/bench_evaluation.py --update-docs docs/benchmarks.md
+	$(PY) bench/bench_fleet.py --sizes 100 --update-docs docs/benchmarks.md
+
+# The large fleet run against the real KEDA operator (about an hour): SIZES=100,300,1000 by default.
+SIZES ?= 100,300,1000
+bench-fleet: setup
+	$(PY) bench/bench_fleet.py --sizes $(SIZES) --update-docs docs/benchmarks.md
 
 # The real KEDA operator (built from its Go module on first use by scripts/keda) against the local
 # broker and control plane; see docs/keda-e2e.md. Also part of `make test`'s e2e tier.
