@@ -88,11 +88,13 @@ class Member:
         a round when none is); its error is raised."""
         return self.scheduler.take(self)
 
-    def _unused(self) -> Sample | None:
+    def unused_sample(self) -> Sample | None:
+        """Its newest sample, when read after its previous take."""
         latest = self.latest
         return latest if latest is not None and latest.round_tick > self.used_tick else None
 
-    def _used(self, now: float, tick: int) -> None:
+    def record_take(self, now: float, tick: int) -> None:
+        """It used its newest sample at `now` (clock) and `tick` (the scheduler's order of events)."""
         self.used_tick = tick
         if self.last_take is not None:
             self.gaps.append(now - self.last_take)
@@ -140,12 +142,12 @@ class RoundScheduler:
         with self._condition:
             asked_at_tick = next(self._ticks)
             while True:
-                sample = member._unused()
+                sample = member.unused_sample()
                 now = self._clock.now()
                 if sample is not None and (
                     sample.round_tick > asked_at_tick or now - sample.taken_at <= self._max_age
                 ):
-                    member._used(now, next(self._ticks))
+                    member.record_take(now, next(self._ticks))
                     if sample.error is not None:
                         raise sample.error
                     return sample
@@ -163,7 +165,7 @@ class RoundScheduler:
         """Whether this round should read `member` although it is not asking now."""
         if self._max_age <= 0:
             return False  # only a round it waits for itself is fresh enough
-        waiting = member._unused()
+        waiting = member.unused_sample()
         if waiting is not None and now - waiting.taken_at <= self._max_age:
             return False  # a usable sample already waits for it
         if not member.gaps or member.last_take is None:
