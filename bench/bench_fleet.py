@@ -225,8 +225,9 @@ def measure(
         # The offsets reader's requests: those over its own sockets to the broker (the operator's
         # sarama clients, or the external scaler's one client); anything else is counted apart.
         reader_pid = server.pid if server is not None else keda_pid()
-        counts = broker.count_since(start)
-        own = broker.count_since(start, client_ports=broker_ports(reader_pid, args.bootstrap))
+        end = broker.mark()
+        counts = broker.count_since(start, until=end)
+        own = broker.count_since(start, client_ports=broker_ports(reader_pid, args.bootstrap), until=end)
     result = Run(
         approach,
         size,

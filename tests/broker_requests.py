@@ -54,22 +54,27 @@ class BrokerRequestLog:
         """Where the window starts (a byte offset in the log file)."""
         return self.log_file.stat().st_size if self.log_file.exists() else 0
 
-    def count_since(self, offset: int, client_ports: Set[int] | None = None) -> Counter[tuple[str, str]]:
-        """Requests per (client id, API key) logged after `offset`, the broker's own excepted; with
-        `client_ports`, only those that came over connections from these local ports."""
+    def count_since(
+        self, offset: int, client_ports: Set[int] | None = None, until: int | None = None
+    ) -> Counter[tuple[str, str]]:
+        """Requests per (client id, API key) logged after `offset` (and before `until`, another
+        mark), the broker's own excepted; with `client_ports`, only those that came over connections
+        from these local ports."""
         counts: Counter[tuple[str, str]] = Counter()
-        with self.log_file.open(errors="replace") as log:
+        with self.log_file.open("rb") as log:
             log.seek(offset)
-            for line in log:
-                if _PREFIX not in line:
-                    continue
-                record = json.loads(line.split(_PREFIX, 1)[1].rsplit(_SUFFIX, 1)[0])
-                if record.get("listener") == _INTERNAL_LISTENER:
-                    continue
-                if client_ports is not None and _client_port(record) not in client_ports:
-                    continue
-                header = record["requestHeader"]
-                counts[(str(header.get("clientId")), header["requestApiKeyName"])] += 1
+            window = log.read() if until is None else log.read(max(until - offset, 0))
+        text = window.decode(errors="replace")
+        for line in text.splitlines():
+            if _PREFIX not in line or not line.endswith(_SUFFIX):  # not a request, or cut at a mark
+                continue
+            record = json.loads(line.split(_PREFIX, 1)[1].rsplit(_SUFFIX, 1)[0])
+            if record.get("listener") == _INTERNAL_LISTENER:
+                continue
+            if client_ports is not None and _client_port(record) not in client_ports:
+                continue
+            header = record["requestHeader"]
+            counts[(str(header.get("clientId")), header["requestApiKeyName"])] += 1
         return counts
 
 
