@@ -403,7 +403,7 @@ def main() -> None:
     )
     parser.add_argument("--intervals", type=int, default=3, help="polling intervals measured per run")
     parser.add_argument(
-        "--warmup-timeout", type=float, default=1800.0, help="seconds for every metric to appear"
+        "--warmup-timeout", type=float, default=7200.0, help="seconds for every metric to appear"
     )
     parser.add_argument("--keep-topics", action="store_true", help="leave the fleet's topics for a next run")
     parser.add_argument(
