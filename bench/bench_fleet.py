@@ -107,16 +107,18 @@ def keda_pid() -> int:
     return int((STATE / "keda" / "keda.pid").read_text())
 
 
-def keda_series(name: str) -> dict[str, float]:
-    """One KEDA gauge, by ScaledObject, for the fleet's namespace."""
+def keda_series(name: str, size: int) -> dict[str, float]:
+    """One KEDA gauge, by ScaledObject, for the run's ScaledObjects (fleet-0000 .. size - 1)."""
+    wanted = {fleet.name_of(index) for index in range(size)}
     with urllib.request.urlopen(KEDA_METRICS_URL, timeout=30) as response:
         text = response.read().decode()
     values: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels = sample.labels
-            if sample.name == name and labels.get("namespace") == fleet.NAMESPACE:
-                values[labels.get("scaledObject") or labels.get("resource", "")] = sample.value
+            so = labels.get("scaledObject") or labels.get("resource", "")
+            if sample.name == name and labels.get("namespace") == fleet.NAMESPACE and so in wanted:
+                values[so] = sample.value
     return values
 
 
@@ -147,9 +149,10 @@ class Usage:
 def run(approach: str, size: int, args: argparse.Namespace, env: dict[str, str], work: Path) -> Run:
     api = api_client_from_kubeconfig(env["KUBECONFIG"])
     fleet.scale_to_zero(api, size)
-    script("keda", "down", env)
+    script("keda", "up", env)  # (a no-op when it runs) KEDA must run to release the ScaledObjects
+    fleet.delete_scaled_objects(api)  # left by an interrupted run
+    script("keda", "down", env)  # a fresh operator for every run
     script("keda", "up", env)
-    fleet.delete_scaled_objects(api)  # left by an interrupted run; KEDA must run to release them
     server, scaler_address, server_log = None, "", work / f"serve-grpc-{size}.log"
     if approach == "external":
         server, scaler_address = start_external_scaler(server_log)
@@ -197,9 +200,9 @@ def free_port() -> int:
 
 def wait_for_metrics(size: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while len(keda_series("keda_scaler_metrics_value")) < size:
+    while len(keda_series("keda_scaler_metrics_value", size)) < size:
         if time.monotonic() > deadline:
-            found = len(keda_series("keda_scaler_metrics_value"))
+            found = len(keda_series("keda_scaler_metrics_value", size))
             raise SystemExit(f"only {found} of {size} ScaledObjects had a metric after {timeout:.0f}s")
         time.sleep(5)
 
@@ -240,10 +243,10 @@ def measure(
         result.clients[client] = result.clients.get(client, 0) + count / args.intervals
         result.requests[api_key] = result.requests.get(api_key, 0) + count / args.intervals
     result.other_requests = (sum(counts.values()) - sum(own.values())) / args.intervals
-    latencies = list(keda_series("keda_scaler_metrics_latency_seconds").values())
+    latencies = list(keda_series("keda_scaler_metrics_latency_seconds", size).values())
     result.latency_median, result.latency_max = statistics.median(latencies), max(latencies)
-    result.loop_lag_max = max(keda_series("keda_internal_scale_loop_latency_seconds").values())
-    result.metrics = keda_series("keda_scaler_metrics_value")
+    result.loop_lag_max = max(keda_series("keda_internal_scale_loop_latency_seconds", size).values())
+    result.metrics = keda_series("keda_scaler_metrics_value", size)
     result.hpa_condition = hpa_condition(env_kubeconfig(), fleet.name_of(0))
     if scaler is not None:
         result.scaler_rss, result.scaler_rss_peak = scaler.sample(), scaler.peak
