@@ -7,7 +7,7 @@ PROFILE ?= kafka
 export LAGSCALE_CACHE ?= $(HOME)/.cache/lagscale
 export LAGSCALE_STATE ?= /tmp/lagscale
 
-.PHONY: setup test lint unit demo demo-local demo-clean render bench bench-fleet images clean kafka-up kafka-down k8s-up k8s-down e2e-keda
+.PHONY: setup test lint unit demo demo-local demo-clean render bench bench-fleet images clean kafka-up kafka-down k8s-up k8s-down e2e-keda lab-shell
 
 $(VENV)/.installed: pyproject.toml scripts/setup
 	scripts/setup
@@ -24,6 +24,7 @@ lint: setup
 unit: setup
 	$(VENV)/bin/pytest -q tests/unit
 
+# DEMO=local|minikube|keda picks the variant (default: minikube when a profile runs, else local).
 demo: setup
 	scripts/demo
 
@@ -48,19 +49,26 @@ images: setup
 bench: setup
 	$(PY) bench/bench_clients.py --update-docs docs/benchmarks.md
 	$(PY) bench/bench_evaluation.py --update-docs docs/benchmarks.md
+	$(PY) bench/bench_rebalance.py --update-docs docs/benchmarks.md
 	$(PY) bench/bench_fleet.py --sizes 100 --update-docs docs/benchmarks.md
 
-# The large fleet run against the real KEDA operator (about an hour): SIZES=100,300,1000 by default.
+# The large fleet run against the real KEDA operator: SIZES=100,300,1000 by default.
 SIZES ?= 100,300,1000
 bench-fleet: setup
 	$(PY) bench/bench_fleet.py --sizes $(SIZES) --update-docs docs/benchmarks.md
 
-# The real KEDA operator (built from its Go module on first use by scripts/keda) against the local
-# broker and control plane; see docs/keda-e2e.md. Also part of `make test`'s e2e tier.
+# Real KEDA (operator + metrics adapter), the real HPA and real consumer processes, in the lab's own
+# network namespace (scripts/lab; see docs/keda-loop.md). Also part of `make test`'s e2e tier.
 e2e-keda: setup
-	scripts/kafka up
-	scripts/k8s up
-	$(VENV)/bin/pytest -q tests/e2e/test_keda_operator.py tests/e2e/test_keda_external_scaler.py
+	scripts/lab prepare
+	scripts/lab run $(VENV)/bin/pytest -q tests/e2e/test_keda_loop.py tests/e2e/test_pod_backer.py \
+		tests/e2e/test_keda_operator.py tests/e2e/test_keda_external_scaler.py \
+		tests/e2e/test_keda_kafka_scenarios.py
+
+# A shell inside a fresh lab (everything up; `exit` stops it all).
+lab-shell: setup
+	scripts/lab prepare
+	scripts/lab run bash
 
 kafka-up: setup
 	scripts/kafka up

@@ -14,6 +14,13 @@ from consumer.deadletter import (
     KafkaDeadLetterSink,
     default_dlq_topic,
 )
+from consumer.group import (
+    ASSIGNMENT_STRATEGIES,
+    GROUP_PROTOCOLS,
+    GroupMembership,
+    failure_hint,
+    resolve_membership,
+)
 from consumer.health import ConsumerMetrics, HealthState
 from consumer.settings import ConsumeSettings, ConsumeSummary, consumer_config
 from consumer.worker import Worker
@@ -63,6 +70,26 @@ _STALE_MARGIN_SECONDS = 30.0
     show_default=True,
     help="Seconds between offset commits (Event Hubs allows ~4 commits/s per partition).",
 )
+@option(
+    "--group-protocol",
+    type=click.Choice(GROUP_PROTOCOLS),
+    default=None,
+    help="Rebalance protocol: consumer (KIP-848, Kafka >= 4.0; no stop-the-world) or classic; "
+    "default: consumer, classic for Event Hubs.",
+)
+@option(
+    "--assignment-strategy",
+    type=click.Choice(ASSIGNMENT_STRATEGIES),
+    default=None,
+    help="Assignor of the classic protocol: range (default) and roundrobin are eager, "
+    "cooperative-sticky is incremental.",
+)
+@option(
+    "--group-instance-id",
+    default="",
+    help="Static membership: a restart within the session timeout keeps the partitions; unique per "
+    "member (e.g. the pod name). A stopped static member's partitions wait for the session timeout.",
+)
 @option("--dlq-topic", default="", help="Dead-letter topic for invalid events; default: <topic>.dlq.")
 @option(
     "--create-dlq-topic/--no-create-dlq-topic",
@@ -87,6 +114,7 @@ def consume(**options: Any) -> None:
     SIGTERM / Ctrl+C finishes the event in progress, commits and leaves the group.
     """
     profile = profile_from_options(options)
+    membership = _membership(options, eventhubs=profile.is_eventhubs)
     configure_logging(options["verbose"])
     settings = ConsumeSettings(
         topic=options["topic"],
@@ -101,10 +129,12 @@ def consume(**options: Any) -> None:
     log_event(
         logger,
         "start",
+        logging.INFO,
         topic=settings.topic,
         group=settings.group,
         dlq_topic=dlq_topic,
         process_time=settings.process_time,
+        **membership.describe(),
         connection=profile.describe(),
     )
     metrics = ConsumerMetrics()
@@ -113,7 +143,7 @@ def consume(**options: Any) -> None:
         dead_letters: DeadLetterSink = (
             KafkaDeadLetterSink(profile, dlq_topic) if dlq_available else DiscardingDeadLetterSink()
         )
-        consumer = create_client(Consumer, consumer_config(profile, settings.group))
+        consumer = create_client(Consumer, consumer_config(profile, settings.group, membership))
         host, port = options["metrics_host"], options["metrics_port"]
         server = start_probe_server(host, port, health.check, metrics.render)
         if server:
@@ -124,12 +154,26 @@ def consume(**options: Any) -> None:
         try:
             summary = worker.run()
         except KafkaException as error:
-            raise BrokerError(f"consumer failed: {redact(str(error))}") from None
+            raise BrokerError(_failure(membership, str(error))) from None
         finally:
             dead_letters.close()
             if server:
                 server.stop()
         _report(summary)
+
+
+def _membership(options: dict[str, Any], *, eventhubs: bool) -> GroupMembership:
+    return resolve_membership(
+        options.pop("group_protocol"),
+        options.pop("assignment_strategy"),
+        options.pop("group_instance_id"),
+        eventhubs=eventhubs,
+    )
+
+
+def _failure(membership: GroupMembership, error: str) -> str:
+    hint = failure_hint(membership, error)
+    return f"consumer failed: {redact(error)}" + (f": {hint}" if hint else "")
 
 
 def _check_topics(profile: ConnectionProfile, topic: str, dlq_topic: str, options: dict[str, Any]) -> bool:

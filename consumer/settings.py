@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from consumer.group import GroupMembership
 from kafkakit.clients import confluent_config
 from kafkakit.profiles import ConnectionProfile
 
@@ -37,7 +38,7 @@ class ConsumeSummary:
         return handled / self.busy_seconds if self.busy_seconds > 0 else 0.0
 
 
-def consumer_config(profile: ConnectionProfile, group: str) -> dict[str, Any]:
+def consumer_config(profile: ConnectionProfile, group: str, membership: GroupMembership) -> dict[str, Any]:
     """librdkafka settings for an at-least-once group member."""
     config = confluent_config(profile, "consumer")
     config.update(
@@ -57,4 +58,4 @@ def consumer_config(profile: ConnectionProfile, group: str) -> dict[str, Any]:
             "fetch.queue.backoff.ms": 5,
         }
     )
-    return config
+    return membership.apply(config)

@@ -7,7 +7,9 @@ shutdown. An invalid event whose dead letter fails holds its partition back (con
 while the others go on. A stop request lets the event in progress finish (with no work per
 event, the fetched batch in progress, validated in one pass), commits, then closes the consumer
 (which leaves the group, so the remaining members rebalance at once instead of after the session
-timeout).
+timeout; a static member keeps its partitions until then).
+A revoke (all partitions with an eager protocol, only those that move with an incremental one)
+commits what is done and forgets the revoked partitions (consumer.assignment).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from consumer.assignment import Assignment, partition_keys
 from consumer.commits import CommitTracker, Partition
 from consumer.deadletter import DeadLetterOutcome, DeadLetterSink, preview
 from consumer.health import ASSIGNED, STOPPING, WAITING, ConsumerMetrics, HealthState
@@ -58,6 +61,7 @@ class Worker:
         self._stop = stop
         self._commits = CommitTracker(settings.commit_interval)
         self._retries = retries if retries is not None else DeadLetterRetries()
+        self._assignment = Assignment()
         self._processed = self._failed = self._dead_lettered = 0
         self._first_event_at: float | None = None
         self._last_event_at = 0.0
@@ -91,7 +95,7 @@ class Worker:
             while not self._done():
                 self._health.beat()
                 self._resume_due_retries()
-                self._handle_batch(self._fetch())
+                self._handle_batch(self._assignment.owned_only(self._fetch()))
                 if self._commits.due():
                     self._commit("interval")
                 if time.monotonic() - last_report >= self._settings.progress_interval:
@@ -227,7 +231,9 @@ class Worker:
             log_event(logger, "processed", logging.DEBUG, sequence=event.sequence, **where)
 
     def _poll_error(self, error: KafkaError) -> None:
-        if error.fatal():
+        # A fatal consumer-group error (e.g. a broker without the KIP-848 protocol) arrives as
+        # code _FATAL with fatal() False.
+        if error.fatal() or error.code() == KafkaError._FATAL:
             raise KafkaException(error)
         log_event(logger, "poll_error", logging.WARNING, error=redact(error.str()))
 
@@ -307,32 +313,43 @@ class Worker:
             offsets=",".join(f"{p}:{o}" for _, p, o in accepted),
         )
 
+    # The client calls these from inside consume() or close(). Without an assign/unassign call of
+    # ours, confluent-kafka then applies the change itself: assign() for an eager protocol,
+    # incremental_assign()/incremental_unassign() for an incremental one.
+
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._health.phase = ASSIGNED
-        log_event(logger, "assigned", partitions=_partitions(partitions))
+        self._assignment.assigned(partition_keys(partitions))
+        self._set_phase()
+        log_event(logger, "assigned", partitions=_partitions(partitions), owned=len(self._assignment))
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._commit("revoke")
+        self._commit("revoke")  # everything done so far, kept partitions included
         self._release(partitions)
-        log_event(logger, "revoked", partitions=_partitions(partitions))
+        log_event(logger, "revoked", partitions=_partitions(partitions), owned=len(self._assignment))
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Another member owns them now: committing would overwrite its progress.
         self._release(partitions)
-        log_event(logger, "lost", logging.WARNING, partitions=_partitions(partitions))
+        log_event(
+            logger, "lost", logging.WARNING, partitions=_partitions(partitions), owned=len(self._assignment)
+        )
 
     def _release(self, partitions: list[TopicPartition]) -> None:
         """Forget what belongs to partitions this member no longer owns, including their
         committed-offset series: the new owner exports those."""
-        owned = [(str(tp.topic), int(tp.partition)) for tp in partitions]
-        self._commits.forget(owned)
-        held = self._retries.forget(owned)
+        released = partition_keys(partitions)
+        self._assignment.revoked(released)
+        self._commits.forget(released)
+        held = self._retries.forget(released)
         if held:  # an application pause may outlive the assignment: a later owner must fetch
             self._consumer.resume([TopicPartition(topic, number) for topic, number in held])
-        for topic, partition in owned:
+        for topic, partition in released:
             self._metrics.committed_offset.remove(topic, str(partition))
+        self._set_phase()
+
+    def _set_phase(self) -> None:
         if self._health.phase != STOPPING:
-            self._health.phase = WAITING
+            self._health.phase = ASSIGNED if len(self._assignment) else WAITING
 
     def _log_progress(self, handled: int, seconds: float) -> None:
         log_event(

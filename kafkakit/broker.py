@@ -29,6 +29,11 @@ class ConnectHints:
 
     credentials: str = "check the username and password (for Event Hubs: the connection string)"
     tls: str = "check --ca-file"
+    oauth: str = "check --oauth-token-endpoint, --oauth-client-id and its secret or assertion"
+    oauth_refused: str = (
+        "its audience, issuer, signing key or lifetime is not what the broker expects: check "
+        "--oauth-scope and the audience the identity provider gives this client"
+    )
     address: str = (
         "check --bootstrap / KAFKA_EVENTHUB_ENDPOINT, that the broker is up, and that --profile "
         "matches the listener (a TLS or SASL port drops a plaintext client without a word)"
@@ -44,6 +49,10 @@ _SLICE_S = 0.5
 def _explain(bootstrap: str, errors: list[KafkaError], timeout: float, hints: ConnectHints) -> str:
     for error in errors:
         detail = redact(error.str())
+        if error.code() == KafkaError._AUTHENTICATION and "OAUTHBEARER token" in detail:
+            return f"could not get an OAuth token to connect to {bootstrap}: {hints.oauth} ({detail})"
+        if error.code() == KafkaError._AUTHENTICATION and "invalid_token" in detail:
+            return f"the broker at {bootstrap} refused the OAuth token: {hints.oauth_refused} ({detail})"
         if error.code() == KafkaError._AUTHENTICATION:
             return f"authentication failed at {bootstrap}: {hints.credentials} ({detail})"
         if error.code() == KafkaError._SSL:

@@ -21,7 +21,14 @@ from click.core import ParameterSource
 
 from kafkakit import envvars
 from kafkakit.errors import ConfigError, LagscaleError
-from kafkakit.profiles import PROFILE_KINDS, SCRAM_MECHANISMS, ConnectionProfile, build_profile
+from kafkakit.oauth import OAuthOptions
+from kafkakit.profiles import (
+    EVENTHUBS_AUTH_MODES,
+    PROFILE_KINDS,
+    SCRAM_MECHANISMS,
+    ConnectionProfile,
+    build_profile,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 Decorator = Callable[[F], F]
@@ -208,16 +215,81 @@ CA_FILE = Flag("--ca-file", default="", help="PEM CA bundle for TLS.")
 SCRAM_MECHANISM = Flag(
     "--scram-mechanism", type=click.Choice(SCRAM_MECHANISMS), default="SCRAM-SHA-512", show_default=True
 )
-TLS = Flag("--tls/--no-tls", default=False, help="Use TLS with the scram/plaintext profiles.")
+TLS = Flag("--tls/--no-tls", default=False, help="Use TLS with the scram/plaintext/oauthbearer profiles.")
+
+
+def _oauth_flag(flag: str, azure: str | None, help_text: str, **attrs: Any) -> Flag:
+    """An OAuth option: LAGSCALE_<OPTION> first, then the AZURE_* variable that AKS workload
+    identity (and the Azure SDKs) use for the same thing."""
+    names = [envvar_for(flag), *([azure] if azure else [])]
+    return Flag(flag, envvar=names, default="", help=help_text, **attrs)
+
+
+EVENTHUBS_AUTH = Flag(
+    "--eventhubs-auth",
+    type=click.Choice(EVENTHUBS_AUTH_MODES),
+    default="connection-string",
+    show_default=True,
+    help="Profile eventhubs: a connection string, or Microsoft Entra ID tokens (--oauth-*).",
+)
+OAUTH_TOKEN_ENDPOINT = _oauth_flag("--oauth-token-endpoint", None, "OAuth token URL (profile oauthbearer).")
+OAUTH_CLIENT_ID = _oauth_flag("--oauth-client-id", "AZURE_CLIENT_ID", "OAuth client id.")
+OAUTH_CLIENT_SECRET = _oauth_flag("--oauth-client-secret", "AZURE_CLIENT_SECRET", "OAuth client secret.")
+OAUTH_CLIENT_ASSERTION_FILE = _oauth_flag(
+    "--oauth-client-assertion-file",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "File with a signed JWT that authenticates the client instead of a secret (workload identity).",
+)
+OAUTH_SCOPE = _oauth_flag(
+    "--oauth-scope", None, "Scope(s) to ask for, space-separated; eventhubs: https://<namespace>/.default."
+)
+OAUTH_EXTENSIONS = _oauth_flag("--oauth-extensions", None, "SASL extensions sent with the token: k=v,k=v.")
+OAUTH_TOKEN_FILE = _oauth_flag("--oauth-token-file", None, "File with an access token kept fresh by others.")
+OAUTH_TENANT_ID = _oauth_flag(
+    "--oauth-tenant-id", "AZURE_TENANT_ID", "Entra ID tenant (eventhubs --eventhubs-auth entra)."
+)
+OAUTH_AUTHORITY_HOST = _oauth_flag(
+    "--oauth-authority-host",
+    "AZURE_AUTHORITY_HOST",
+    "Entra ID authority; default https://login.microsoftonline.com.",
+)
 
 connection_options = options(
-    PROFILE(), BOOTSTRAP(), USERNAME(), PASSWORD(), CONNECTION_STRING(), CA_FILE(), SCRAM_MECHANISM(), TLS()
+    PROFILE(),
+    BOOTSTRAP(),
+    USERNAME(),
+    PASSWORD(),
+    CONNECTION_STRING(),
+    CA_FILE(),
+    SCRAM_MECHANISM(),
+    TLS(),
+    EVENTHUBS_AUTH(),
+    OAUTH_TOKEN_ENDPOINT(),
+    OAUTH_CLIENT_ID(),
+    OAUTH_CLIENT_SECRET(),
+    OAUTH_CLIENT_ASSERTION_FILE(),
+    OAUTH_SCOPE(),
+    OAUTH_EXTENSIONS(),
+    OAUTH_TOKEN_FILE(),
+    OAUTH_TENANT_ID(),
+    OAUTH_AUTHORITY_HOST(),
 )
 """The connection options, in a stable order, for every command that talks to Kafka."""
 
 
 def profile_from_options(options: dict[str, Any]) -> ConnectionProfile:
     """Build the profile from (and remove) the options added by `connection_options`."""
+    oauth = OAuthOptions(
+        token_endpoint=options.pop("oauth_token_endpoint"),
+        client_id=options.pop("oauth_client_id"),
+        client_secret=options.pop("oauth_client_secret"),
+        scope=options.pop("oauth_scope"),
+        extensions=options.pop("oauth_extensions"),
+        client_assertion_file=options.pop("oauth_client_assertion_file"),
+        token_file=options.pop("oauth_token_file"),
+        tenant_id=options.pop("oauth_tenant_id"),
+        authority_host=options.pop("oauth_authority_host"),
+    )
     return build_profile(
         options.pop("profile_kind"),
         bootstrap=options.pop("bootstrap"),
@@ -227,6 +299,8 @@ def profile_from_options(options: dict[str, Any]) -> ConnectionProfile:
         ca_file=options.pop("ca_file"),
         scram_mechanism=options.pop("scram_mechanism"),
         tls=options.pop("tls"),
+        oauth=oauth,
+        eventhubs_auth=options.pop("eventhubs_auth"),
     )
 
 
@@ -277,7 +351,11 @@ def one_line(message: str) -> str:
     lines = [line.strip().removeprefix("- ") for line in message.splitlines() if line.strip()]
     if len(lines) < 2:
         return "".join(lines)
-    return f"{lines[0].rstrip(':')}: {'; '.join(lines[1:])}"
+    body = lines[1]
+    for line in lines[2:]:
+        # click lists choices one per line, each but the last ending in a comma
+        body += (" " if body.endswith(",") else "; ") + line
+    return f"{lines[0].rstrip(':')}: {body}"
 
 
 def exit_with_one_line_errors(invoke: Callable[[], Any]) -> NoReturn:

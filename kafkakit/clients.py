@@ -10,7 +10,9 @@ import logging
 from typing import TYPE_CHECKING, Any, Literal
 
 from kafkakit.logs import log_event
+from kafkakit.oauth import OAuthSettings
 from kafkakit.profiles import ConnectionProfile
+from kafkakit.tokens import TokenSource, confluent_oauth_cb, kafka_python_token_provider
 
 if TYPE_CHECKING:
     from confluent_kafka import KafkaError
@@ -48,7 +50,10 @@ def confluent_config(profile: ConnectionProfile, role: Role) -> dict[str, Any]:
         # exponentially up to 10 s.
         "reconnect.backoff.ms": 22,
     }
-    if profile.sasl_mechanism:
+    if profile.oauth is not None:
+        config["sasl.mechanisms"] = "OAUTHBEARER"
+        config.update(_confluent_oauth(profile.oauth))
+    elif profile.sasl_mechanism:
         config["sasl.mechanisms"] = profile.sasl_mechanism
         config["sasl.username"] = profile.username
         config["sasl.password"] = profile.password
@@ -58,6 +63,30 @@ def confluent_config(profile: ConnectionProfile, role: Role) -> dict[str, Any]:
         config["enable.ssl.certificate.verification"] = profile.verify_tls
     if profile.is_eventhubs:
         config.update(_confluent_eventhubs(role))
+    return config
+
+
+def _confluent_oauth(oauth: OAuthSettings) -> dict[str, Any]:
+    """librdkafka's own OIDC client for a client secret (it fetches and refreshes the tokens);
+    lagscale's token source through `oauth_cb` for a client assertion or a token file."""
+    if oauth.needs_callback:
+        source = TokenSource(oauth)
+        # The first token now: a bad credential fails here in our words, not ten seconds later as
+        # librdkafka's "OAuth token not set" (it swallows what the callback raised).
+        source.token()
+        return {"oauth_cb": confluent_oauth_cb(source)}
+    config: dict[str, Any] = {
+        "sasl.oauthbearer.method": "oidc",
+        "sasl.oauthbearer.token.endpoint.url": oauth.token_endpoint,
+        "sasl.oauthbearer.client.id": oauth.client_id,
+        "sasl.oauthbearer.client.secret": oauth.client_secret,
+        # The endpoint's certificate: the system's CAs, found even where OpenSSL is linked statically.
+        "https.ca.location": "probe",
+    }
+    if oauth.scope:
+        config["sasl.oauthbearer.scope"] = oauth.scope
+    if oauth.extensions:
+        config["sasl.oauthbearer.extensions"] = ",".join(f"{key}={value}" for key, value in oauth.extensions)
     return config
 
 
@@ -84,7 +113,10 @@ def kafka_python_config(profile: ConnectionProfile, role: Role) -> dict[str, Any
         "bootstrap_servers": list(profile.bootstrap_servers),
         "security_protocol": profile.security_protocol,
     }
-    if profile.sasl_mechanism:
+    if profile.oauth is not None:
+        config["sasl_mechanism"] = "OAUTHBEARER"
+        config["sasl_oauth_token_provider"] = kafka_python_token_provider(TokenSource(profile.oauth))
+    elif profile.sasl_mechanism:
         config["sasl_mechanism"] = profile.sasl_mechanism
         config["sasl_plain_username"] = profile.username
         config["sasl_plain_password"] = profile.password

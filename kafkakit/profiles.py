@@ -1,8 +1,9 @@
 """Connection profiles: how to reach a Kafka cluster, independent of the client library.
 
-Five kinds: `plaintext`, `sasl_plain` (SASL_PLAINTEXT + PLAIN), `sasl_ssl` (SASL_SSL + PLAIN),
-`scram` (SCRAM-SHA-256/512, over TLS when `tls` is set) and `eventhubs` (an Azure Event Hubs
-connection string: SASL_SSL + PLAIN, user `$ConnectionString`, password = the connection string).
+Six kinds: `plaintext`, `sasl_plain` (SASL_PLAINTEXT + PLAIN), `sasl_ssl` (SASL_SSL + PLAIN),
+`scram` (SCRAM-SHA-256/512, over TLS when `tls` is set), `oauthbearer` (OAUTHBEARER with OAuth 2.0
+tokens, over TLS when `tls` is set) and `eventhubs` (Azure Event Hubs, SASL_SSL: PLAIN with a
+connection string, user `$ConnectionString`, or OAUTHBEARER with Microsoft Entra ID tokens).
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from kafkakit.errors import ConfigError
+from kafkakit.oauth import OAuthOptions, OAuthSettings, entra_oauth, oauth_settings
 from kafkakit.secrets import register_secret
 
-PROFILE_KINDS = ("plaintext", "sasl_plain", "sasl_ssl", "scram", "eventhubs")
+PROFILE_KINDS = ("plaintext", "sasl_plain", "sasl_ssl", "scram", "oauthbearer", "eventhubs")
+EVENTHUBS_AUTH_MODES = ("connection-string", "entra")
 SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 EVENTHUBS_USERNAME = "$ConnectionString"
 EVENTHUBS_KAFKA_PORT = 9093
@@ -80,6 +83,7 @@ class ConnectionProfile:
     scram_mechanism: str = "SCRAM-SHA-512"
     tls: bool = False
     verify_tls: bool = True
+    oauth: OAuthSettings | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -91,7 +95,7 @@ class ConnectionProfile:
             return "SSL" if self.tls else "PLAINTEXT"
         if self.kind == "sasl_plain":
             return "SASL_PLAINTEXT"
-        if self.kind == "scram" and not self.tls:
+        if self.kind in ("scram", "oauthbearer") and not self.tls:
             return "SASL_PLAINTEXT"
         return "SASL_SSL"
 
@@ -99,6 +103,8 @@ class ConnectionProfile:
     def sasl_mechanism(self) -> str | None:
         if self.kind == "plaintext":
             return None
+        if self.oauth is not None:
+            return "OAUTHBEARER"
         return self.scram_mechanism if self.kind == "scram" else "PLAIN"
 
     @property
@@ -112,6 +118,8 @@ class ConnectionProfile:
     def describe(self) -> str:
         """A one-line summary that is safe to log."""
         auth = f" user={self.username}" if self.username else ""
+        if self.oauth is not None:
+            auth = f" {self.oauth.describe()}"
         return f"profile={self.kind} bootstrap={self.bootstrap} protocol={self.security_protocol}{auth}"
 
 
@@ -152,20 +160,30 @@ def build_profile(
     scram_mechanism: str = "SCRAM-SHA-512",
     tls: bool = False,
     verify_tls: bool = True,
+    oauth: OAuthOptions | None = None,
+    eventhubs_auth: str = "connection-string",
 ) -> ConnectionProfile:
     """Validate settings and build a profile. `kind=None` picks `eventhubs` when a connection string
-    is given (the tutorial's env vars), else `plaintext`."""
+    is given (the tutorial's env vars), else `plaintext`. `oauth` holds the token settings of the
+    `oauthbearer` profile and of `eventhubs` with `eventhubs_auth="entra"`."""
     if not connection_string and password.strip().lower().startswith("endpoint=sb://"):
         connection_string = password  # the tutorial's consumer passes it as KAFKA_EVENTHUB_PASSWORD
     if kind is None or kind == "":
         kind = "eventhubs" if connection_string else "plaintext"
     if kind not in PROFILE_KINDS:
         raise ConfigError(f"unknown profile {kind!r}: choose one of {', '.join(PROFILE_KINDS)}")
+    if kind == "eventhubs" and eventhubs_auth == "entra":
+        return _entra_profile(bootstrap, oauth or OAuthOptions(), ca_file, verify_tls)
     if kind == "eventhubs":
         return _eventhubs_profile(bootstrap, connection_string, ca_file, verify_tls)
     if not bootstrap.strip():
         raise ConfigError("no bootstrap servers: pass --bootstrap host:port (or set KAFKA_EVENTHUB_ENDPOINT)")
     servers = _split_bootstrap(bootstrap)
+    if kind == "oauthbearer":
+        settings = oauth_settings(oauth or OAuthOptions())
+        return _check_ca_file(
+            ConnectionProfile(kind, servers, ca_file=ca_file, tls=tls, verify_tls=verify_tls, oauth=settings)
+        )
     if kind != "plaintext" and not (username and password):
         raise ConfigError(f"profile {kind!r} needs --username and --password")
     if kind == "scram" and scram_mechanism not in SCRAM_MECHANISMS:
@@ -197,5 +215,22 @@ def _eventhubs_profile(
             ca_file,
             tls=True,
             verify_tls=verify_tls,
+        )
+    )
+
+
+def _entra_profile(bootstrap: str, oauth: OAuthOptions, ca_file: str, verify_tls: bool) -> ConnectionProfile:
+    """Event Hubs with Microsoft Entra ID: SASL_SSL + OAUTHBEARER, no connection string. The
+    namespace comes from the endpoint (`<namespace>.servicebus.windows.net:9093`)."""
+    if not bootstrap.strip():
+        raise ConfigError(
+            "Event Hubs with Entra ID needs the namespace endpoint: pass --bootstrap "
+            "<namespace>.servicebus.windows.net:9093 (or set KAFKA_EVENTHUB_ENDPOINT)"
+        )
+    servers = _split_bootstrap(bootstrap)
+    settings = entra_oauth(oauth, servers[0].rpartition(":")[0])
+    return _check_ca_file(
+        ConnectionProfile(
+            "eventhubs", servers, ca_file=ca_file, tls=True, verify_tls=verify_tls, oauth=settings
         )
     )

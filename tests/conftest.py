@@ -24,7 +24,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from lagscale.demo.local_broker import kafka_env_file, kafka_state_dir, parse_env_file
 
 # The Kubernetes fixtures (`kube`, `namespace`) serve the k8s and e2e tiers alike.
-pytest_plugins = ["k8s_fixtures"]
+pytest_plugins = ["k8s_fixtures", "oidc_fixtures"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SCRIPT = REPO_ROOT / "scripts" / "kafka"
@@ -39,6 +39,7 @@ class KafkaEndpoints:
     bootstrap: str
     bootstrap_sasl: str
     bootstrap_ssl: str
+    bootstrap_oauth: str
     sasl_username: str
     sasl_password: str = field(repr=False)
     ca_file: str

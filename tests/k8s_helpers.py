@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import TypeVar
 
 import pytest
 from kubernetes import client
+from lab.lab_env import LabError, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 K8S_SCRIPT = REPO / "scripts" / "k8s"
@@ -35,14 +35,10 @@ class Kube:
 
 def wait_until(what: str, check: Callable[[], _T | None], timeout: float = 60.0) -> _T:
     """Poll `check` until it returns something truthy; fail the test naming `what` on timeout."""
-    deadline = time.monotonic() + timeout
-    last: _T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.25)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last value: {last!r})")
+    try:
+        return wait_for(what, check, timeout)
+    except LabError as error:
+        pytest.fail(str(error))
 
 
 def run_k8s_script(verb: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:

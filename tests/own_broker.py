@@ -1,5 +1,5 @@
-"""A Kafka broker of a test's own: scripts/kafka with another state directory and free ports, so a
-test can stop and restart it without disturbing the broker every other test shares."""
+"""A Kafka broker of a test's own (scripts/kafka with its own state directory and free ports),
+for tests that stop and restart it: the shared broker of the other tests must stay up."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 
 from lagscale.demo.local_broker import parse_env_file
 
-KAFKA_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "kafka"
-LISTENERS = ("PLAINTEXT", "CONTROLLER", "SASL", "SSL")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+KAFKA_SCRIPT = REPO_ROOT / "scripts" / "kafka"
+LISTENERS = ("PLAINTEXT", "CONTROLLER", "SASL", "SSL", "OAUTH")
 
 
 def free_ports(count: int) -> list[int]:
@@ -27,12 +28,12 @@ def free_ports(count: int) -> list[int]:
 
 
 class OwnBroker:
-    """`up`, `down`, `down --purge` on the test's broker; its endpoints from its env file."""
+    """`run("up")`, `run("down")` (data kept), `run("down", "--purge")`; `bootstrap` once up."""
 
     def __init__(self, state: Path) -> None:
+        ports = zip(LISTENERS, free_ports(len(LISTENERS)), strict=True)
         self.env = dict(os.environ, LAGSCALE_STATE=str(state))
-        ports = dict(zip(LISTENERS, free_ports(len(LISTENERS)), strict=True))
-        self.env.update({f"LAGSCALE_KAFKA_{name}_PORT": str(port) for name, port in ports.items()})
+        self.env.update({f"LAGSCALE_KAFKA_{name}_PORT": str(port) for name, port in ports})
         self.env_file = state / "kafka" / "kafka.env"
 
     def run(self, *verb: str) -> None:

@@ -8,6 +8,8 @@ from typing import Any
 
 from kafkakit.profiles import EVENTHUBS_KAFKA_PORT, EVENTHUBS_USERNAME, parse_connection_string
 from kafkakit.secrets import mask
+from lagscale.render.grpc_tls import grpc_tls_context, grpc_tls_names, scaler_tls_args, uses_grpc_tls
+from lagscale.render.token_auth import oauth_env, oauth_secret_data, uses_oauth
 
 Values = dict[str, Any]
 
@@ -39,6 +41,7 @@ def object_names(instance: str) -> dict[str, str]:
         "kafka": f"{instance}-kafka",
         "kafkaHeadless": f"{instance}-kafka-headless",
         "topicJob": f"{instance}-create-topic",
+        **grpc_tls_names(instance),
     }
 
 
@@ -71,12 +74,19 @@ def eventhubs_host(values: Values) -> str:
     return EVENTHUBS_HOST_PLACEHOLDER
 
 
+def _host(profile: str, values: Values) -> str:
+    """The first bootstrap server's host (Event Hubs: the namespace host, for the scope)."""
+    return bootstrap_servers(profile, values).split(",")[0].rpartition(":")[0]
+
+
 def uses_sasl(profile: str, values: Values) -> bool:
-    return profile == "eventhubs" or values["kafka"]["sasl"] == "plaintext"
+    return profile == "eventhubs" or values["kafka"]["sasl"] in ("plaintext", "oauthbearer")
 
 
 def secret_data(profile: str, values: Values, *, masked: bool) -> dict[str, str]:
     """The Secret's stringData (KEDA's parameter names as keys); real values masked on request."""
+    if uses_oauth(profile, values):
+        return oauth_secret_data(profile, values, _host(profile, values), masked=masked)
     if profile == "eventhubs":
         username, real = EVENTHUBS_USERNAME, values["eventhubs"]["connectionString"]
         placeholder, tls = CONNECTION_STRING_PLACEHOLDER, "enable"
@@ -95,7 +105,9 @@ def connection_env(profile: str, values: Values, role: str) -> list[dict[str, An
     """Env of a lagscale container (`role`: consumer, producer or scaler), with the tutorial's names.
     The producer reads the password as KAFKA_EVENTHUB_CONNECTION_STRING, the others as ..._PASSWORD."""
     secret = object_names(values["instance"])["secret"]
-    if profile == "eventhubs":
+    if uses_oauth(profile, values):
+        kind = "eventhubs" if profile == "eventhubs" else "oauthbearer"
+    elif profile == "eventhubs":
         kind = "eventhubs"
     else:
         kind = "sasl_plain" if uses_sasl(profile, values) else "plaintext"
@@ -103,7 +115,9 @@ def connection_env(profile: str, values: Values, role: str) -> list[dict[str, An
         {"name": "LAGSCALE_PROFILE", "value": kind},
         {"name": "KAFKA_EVENTHUB_ENDPOINT", "value": bootstrap_servers(profile, values)},
     ]
-    if uses_sasl(profile, values):
+    if uses_oauth(profile, values):
+        env += oauth_env(profile, values, _host(profile, values), secret)
+    elif uses_sasl(profile, values):
         producer_on_eventhubs = role == "producer" and profile == "eventhubs"
         variable = "KAFKA_EVENTHUB_CONNECTION_STRING" if producer_on_eventhubs else "KAFKA_EVENTHUB_PASSWORD"
         env.append(_from_secret("KAFKA_EVENTHUB_USERNAME", secret, "username"))
@@ -111,6 +125,19 @@ def connection_env(profile: str, values: Values, role: str) -> list[dict[str, An
     if role != "producer":
         env.append({"name": "KAFKA_EVENTHUB_CONSUMER_GROUP", "value": values["consumerGroup"]})
     env.append({"name": "KAFKA_EVENTHUB_TOPIC", "value": values["topic"]})
+    return env
+
+
+def consumer_group_env(values: Values) -> list[dict[str, Any]]:
+    """The consumer's group protocol settings; with static membership each pod's name becomes its
+    group.instance.id (downward API), stable across restarts of its container."""
+    consumer = values["consumer"]
+    env: list[dict[str, Any]] = [{"name": "LAGSCALE_GROUP_PROTOCOL", "value": consumer["groupProtocol"]}]
+    if consumer["groupProtocol"] == "classic":
+        env.append({"name": "LAGSCALE_ASSIGNMENT_STRATEGY", "value": consumer["assignmentStrategy"]})
+    if consumer["staticMembership"]:
+        pod_name = {"fieldRef": {"fieldPath": "metadata.name"}}
+        env.append({"name": "LAGSCALE_GROUP_INSTANCE_ID", "valueFrom": pod_name})
     return env
 
 
@@ -143,8 +170,20 @@ def trigger(profile: str, values: Values) -> dict[str, Any]:
     metadata = trigger_metadata(profile, values)
     if values["scaler"]["mode"] == "external":
         # The external scaler receives this metadata with every request, so it keeps KEDA's names.
-        return {"type": "external", "metadata": {"scalerAddress": scaler_address(values), **metadata}}
+        tls = {"enableTLS": "true"} if uses_grpc_tls(values) else {}
+        return {"type": "external", "metadata": {"scalerAddress": scaler_address(values), **tls, **metadata}}
     return {"type": "kafka", "metadata": metadata}
+
+
+def trigger_auth_name(profile: str, values: Values) -> str | None:
+    """The TriggerAuthentication the trigger refers to: the Kafka credentials' for KEDA's own
+    trigger, the gRPC TLS one for the external trigger (KEDA forwards no credentials to it)."""
+    names = object_names(values["instance"])
+    if values["scaler"]["mode"] == "keda" and uses_sasl(profile, values):
+        return names["triggerAuth"]
+    if uses_grpc_tls(values):
+        return names["scalerAuth"]
+    return None
 
 
 def scaler_auth_dir(profile: str, values: Values) -> str | None:
@@ -160,7 +199,7 @@ def scaler_args(values: Values) -> list[str]:
     same environment variables as the consumer's."""
     scaler = values["scaler"]
     if scaler["mode"] == "external":
-        return ["scale", "--serve-grpc", f":{scaler['grpcPort']}"]
+        return ["scale", "--serve-grpc", f":{scaler['grpcPort']}", *scaler_tls_args(values)]
     keda = values["keda"]
     flags = {
         "--target": "kubernetes",
@@ -210,6 +249,7 @@ def build_context(profile: str, values: Values, *, masked: bool) -> dict[str, An
         "scaler": names["scaler"],
         "broker": names["kafka"],
         "topic-setup": names["topicJob"],
+        "scaler-tls": names["scalerTls"],
     }
     images = {part: values[part]["image"] for part in ("consumer", "producer", "scaler")}
     if profile == "kafka":
@@ -225,8 +265,14 @@ def build_context(profile: str, values: Values, *, masked: bool) -> dict[str, An
         "bootstrap": bootstrap_servers(profile, values),
         "sasl": uses_sasl(profile, values),
         "secret_data": secret_data(profile, values, masked=masked),
-        "env": {role: connection_env(profile, values, role) for role in ("consumer", "producer", "scaler")},
+        "env": {
+            "consumer": connection_env(profile, values, "consumer") + consumer_group_env(values),
+            "producer": connection_env(profile, values, "producer"),
+            "scaler": connection_env(profile, values, "scaler"),
+        },
         "trigger": trigger(profile, values),
+        "trigger_auth": trigger_auth_name(profile, values),
+        "grpc_tls": grpc_tls_context(values, masked=masked),
         "scaler_args": scaler_args(values),
         "scaler_auth_dir": scaler_auth_dir(profile, values),
         "termination_grace_seconds": math.ceil(values["consumer"]["processTime"]) + SHUTDOWN_MARGIN_SECONDS,

@@ -21,6 +21,7 @@ import jinja2
 import yaml
 
 from lagscale.render.context import MANAGED_BY, build_context, uses_sasl
+from lagscale.render.grpc_tls import rendered_secret_roles, uses_grpc_tls
 from lagscale.render.rules import check_rules
 from lagscale.render.values import TEMPLATES_DIR, values_error
 
@@ -44,11 +45,19 @@ class Manifest:
     text: str
 
 
+# One object: a template, or a template and what it alone sees (one template, several objects).
+_Object = str | tuple[str, dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class _Part:
     stem: str
-    templates: tuple[str, ...]
+    objects: Callable[[Values], Sequence[_Object]]
     enabled: Callable[[str, Values], bool] = lambda profile, values: True
+
+
+def _templates(*names: str) -> Callable[[Values], Sequence[_Object]]:
+    return lambda values: names
 
 
 def _mode(values: Values) -> str:
@@ -61,28 +70,35 @@ def _scaler_templates(values: Values) -> tuple[str, ...]:
     return ("scaler-serviceaccount", "scaler-deployment", "scaler-service")
 
 
+def _grpc_tls_objects(values: Values) -> list[_Object]:
+    """The Secrets lagscale renders (not the ones the values name), then KEDA's TriggerAuthentication."""
+    secrets: list[_Object] = [("tls-secret", {"tls_role": role}) for role in rendered_secret_roles(values)]
+    return [*secrets, "scaler-trigger-auth"]
+
+
 # Apply order. The broker and topic first, then credentials, the consumer, what scales it, load.
 _PLAN: tuple[_Part, ...] = (
     _Part(
         "kafka",
-        ("kafka-service-headless", "kafka-service", "kafka-statefulset"),
+        _templates("kafka-service-headless", "kafka-service", "kafka-statefulset"),
         lambda profile, values: profile == "kafka" and values["kafka"]["broker"]["enabled"],
     ),
     _Part(
         "topic-job",
-        ("topic-job",),
+        _templates("topic-job"),
         lambda profile, values: profile == "kafka" and values["kafka"]["topic"]["create"],
     ),
-    _Part("secret", ("secret",), uses_sasl),
+    _Part("secret", _templates("secret"), uses_sasl),
     _Part(
         "trigger-auth",
-        ("trigger-auth",),
+        _templates("trigger-auth"),
         lambda profile, values: uses_sasl(profile, values) and _mode(values) == "keda",
     ),
-    _Part("consumer", ("consumer-deployment",)),
-    _Part("scaledobject", ("scaledobject",), lambda profile, values: _mode(values) != "standalone"),
-    _Part("producer-job", ("producer-job",), lambda profile, values: values["producer"]["enabled"]),
-    _Part("scaler", (), lambda profile, values: _mode(values) != "keda"),
+    _Part("grpc-tls", _grpc_tls_objects, lambda profile, values: uses_grpc_tls(values)),
+    _Part("consumer", _templates("consumer-deployment")),
+    _Part("scaledobject", _templates("scaledobject"), lambda profile, values: _mode(values) != "standalone"),
+    _Part("producer-job", _templates("producer-job"), lambda profile, values: values["producer"]["enabled"]),
+    _Part("scaler", _scaler_templates, lambda profile, values: _mode(values) != "keda"),
 )
 # `N-<part>.yaml`: the names of the files this tool writes (with -o).
 _OWN_FILE = re.compile(rf"[0-9]+-(?:{'|'.join(re.escape(part.stem) for part in _PLAN)})\.yaml")
@@ -93,6 +109,15 @@ class _IndentedListDumper(yaml.SafeDumper):
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    """Multi-line text (PEM) as a literal block, line for line as in its file."""
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_IndentedListDumper.add_representer(str, _represent_text)
 
 
 def _to_yaml(value: Any, indent: int = 0) -> str:
@@ -118,8 +143,9 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
-def _render_object(environment: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
-    text = environment.get_template(f"{name}.yaml.j2").render(context).strip() + "\n"
+def _render_object(environment: jinja2.Environment, item: _Object, context: dict[str, Any]) -> str:
+    name, own = (item, {}) if isinstance(item, str) else item
+    text = environment.get_template(f"{name}.yaml.j2").render({**context, **own}).strip() + "\n"
     document = yaml.safe_load(text)
     if not isinstance(document, dict) or not {"apiVersion", "kind", "metadata"} <= document.keys():
         raise RuntimeError(f"template {name}.yaml.j2 did not render one Kubernetes object")
@@ -137,8 +163,7 @@ def render_manifests(profile: str, values: Values, *, masked: bool = False) -> l
     for part in _PLAN:
         if not part.enabled(profile, values):
             continue
-        templates = part.templates or _scaler_templates(values)
-        documents = [_render_object(environment, name, context) for name in templates]
+        documents = [_render_object(environment, item, context) for item in part.objects(values)]
         filename = f"{len(manifests) + 1}-{part.stem}.yaml"
         manifests.append(Manifest(filename, "---\n".join(documents)))
     return manifests

@@ -12,9 +12,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from consumer.group import ASSIGNMENT_STRATEGIES, GROUP_PROTOCOLS
 from kafkakit.errors import ConfigError
 from kafkakit.profiles import parse_connection_string
 from lagscale.render.context import trigger_metadata
+from lagscale.render.grpc_tls import grpc_tls_problems
+from lagscale.render.token_auth import oauth_problems
 from scaler.keda.behavior import parse_behavior
 from scaler.keda.executor import Fallback, ScaledObjectSpec
 from scaler.keda.trigger import parse_trigger
@@ -26,7 +29,8 @@ _RESOURCE_FIELDS = frozenset({"requests", "limits", "claims"})
 # A Kubernetes resource.Quantity: a decimal number with an optional SI or binary suffix.
 _QUANTITY = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?")
 _SCALER_MODES = ("keda", "external", "standalone")
-_KAFKA_SASL = ("none", "plaintext")
+_KAFKA_SASL = ("none", "plaintext", "oauthbearer")
+_EVENTHUBS_AUTH = ("connectionString", "entra")
 _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 EVENTHUBS_AMQP_DEFAULT_GROUP = "$Default"
 
@@ -100,6 +104,9 @@ def _workloads(values: Values) -> list[str]:
     consumer, producer, scaler = values["consumer"], values["producer"], values["scaler"]
     if consumer["processTime"] < 0:
         problems.append(f"consumer.processTime: {consumer['processTime']} must be >= 0 seconds")
+    for key, allowed in (("groupProtocol", GROUP_PROTOCOLS), ("assignmentStrategy", ASSIGNMENT_STRATEGIES)):
+        if consumer[key] not in allowed:
+            problems.append(f"consumer.{key}: {consumer[key]!r} must be one of {', '.join(allowed)}")
     ports = {
         "consumer.metricsPort": consumer["metricsPort"],
         "scaler.grpcPort": scaler["grpcPort"],
@@ -168,6 +175,9 @@ def _eventhubs(values: Values) -> list[str]:
         )
     if host and ":" in host:
         problems.append(f"eventhubs.host: {host!r} must be a host name only (the Kafka port 9093 is added)")
+    if eventhubs["auth"] not in _EVENTHUBS_AUTH:
+        problems.append(f"eventhubs.auth: {eventhubs['auth']!r} must be one of {', '.join(_EVENTHUBS_AUTH)}")
+    problems.extend(oauth_problems("eventhubs", values))
     if values["consumerGroup"] == EVENTHUBS_AMQP_DEFAULT_GROUP:
         problems.append(
             "consumerGroup: `$Default` is the Event Hubs AMQP group, not a Kafka group; "
@@ -202,12 +212,13 @@ def _kafka(values: Values) -> list[str]:
         problems.append(
             "kafka.broker.clusterId: must be 22 base64url characters (kafka-storage.sh random-uuid)"
         )
+    problems.extend(oauth_problems("kafka", values))
     problems.extend(_image("kafka.broker.image", broker["image"]))
     problems.extend(_resources("kafka.broker.resources", broker["resources"]))
     return problems
 
 
-_COMMON_RULES: tuple[Callable[[Values], list[str]], ...] = (_names, _workloads)
+_COMMON_RULES: tuple[Callable[[Values], list[str]], ...] = (_names, _workloads, grpc_tls_problems)
 _PROFILE_RULES = {"eventhubs": _eventhubs, "kafka": _kafka}
 
 

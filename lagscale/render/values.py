@@ -40,7 +40,15 @@ FREE_FORM_KEYS = frozenset(
 # Keys that may be null (= "not set": the field is left out of the manifest), and what else they take.
 NULLABLE_KEYS = {"keda.idleReplicaCount": "an integer"}
 # Keys holding secrets: never echoed in errors, masked on a terminal.
-SECRET_KEYS = frozenset({"eventhubs.connectionString", "kafka.password"})
+SECRET_KEYS = frozenset(
+    {
+        "eventhubs.connectionString",
+        "kafka.password",
+        "oauth.clientSecret",
+        "scaler.grpcTls.serverKey",
+        "scaler.grpcTls.clientKey",
+    }
+)
 
 
 def values_error(problems: Iterable[str]) -> ConfigError:

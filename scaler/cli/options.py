@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from kafkakit.cli_options import GROUP, TOPIC, Decorator, Flag, options, seconds
 from kafkakit.errors import ConfigError
 from scaler.keda.fixes import FIX_NAMES, Fixes, parse_fixes
+from scaler.keda.hpa import DEFAULT_CONTROLLER, HpaController
 from scaler.loop.decision import MODES
+
+if TYPE_CHECKING:
+    from scaler.grpc.tls import ServerTls
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,46 @@ def config_file_options() -> Decorator[Any]:
     return options(CONFIG(), TRIGGER_AUTH(), SECRET())
 
 
+# The cluster's HPA controller (kube-controller-manager flags, the same for every HPA of a cluster):
+# no ScaledObject says them, so `--config` does not replace them.
+HPA_SYNC_PERIOD = Flag(
+    "--hpa-sync-period",
+    type=click.IntRange(min=1),
+    default=DEFAULT_CONTROLLER.sync_period_seconds,
+    show_default=True,
+    help="keda mode: seconds between HPA syncs (the cluster's --horizontal-pod-autoscaler-sync-period).",
+)
+HPA_DOWNSCALE_STABILIZATION = Flag(
+    "--hpa-downscale-stabilization",
+    type=click.IntRange(min=0),
+    default=DEFAULT_CONTROLLER.downscale_stabilization_seconds,
+    show_default=True,
+    help="keda mode: the scale-down window, seconds, where the ScaledObject's behavior sets none "
+    "(the cluster's --horizontal-pod-autoscaler-downscale-stabilization).",
+)
+HPA_TOLERANCE = Flag(
+    "--hpa-tolerance",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_CONTROLLER.tolerance,
+    show_default=True,
+    help="The HPA's dead band around the target (the cluster's --horizontal-pod-autoscaler-tolerance).",
+)
+
+
+def hpa_controller_options() -> Decorator[Any]:
+    """The HPA controller's settings: sync period, downscale stabilization, tolerance."""
+    return options(HPA_SYNC_PERIOD(), HPA_DOWNSCALE_STABILIZATION(), HPA_TOLERANCE())
+
+
+def hpa_controller_from(options: dict[str, Any]) -> HpaController:
+    """The HpaController of `hpa_controller_options` (its options are removed from `options`)."""
+    return HpaController(
+        tolerance=options.pop("hpa_tolerance"),
+        downscale_stabilization_seconds=options.pop("hpa_downscale_stabilization"),
+        sync_period_seconds=options.pop("hpa_sync_period"),
+    )
+
+
 # How KEDA's names read on the command line: the flag the user writes for each setting.
 FLAG_OF = {
     "bootstrapServers": "--bootstrap",
@@ -198,3 +242,34 @@ def fixes_from(text: str) -> Fixes:
         return parse_fixes(text)
     except ConfigError as error:
         raise error.renamed(as_flag) from None
+
+
+# -- TLS of the External Scaler gRPC server (`serve-grpc`, `scale --serve-grpc`) ---------------------
+
+GRPC_CERT_FILE = Flag(
+    "--grpc-cert-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Serve gRPC over TLS with this PEM certificate (chain); KEDA: enableTLS or caCert.",
+)
+GRPC_KEY_FILE = Flag("--grpc-key-file", type=click.Path(path_type=Path), default=None, help="Its PEM key.")
+GRPC_CLIENT_CA_FILE = Flag(
+    "--grpc-client-ca-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Require client certificates signed by this PEM CA (KEDA's tlsClientCert/tlsClientKey).",
+)
+
+
+def grpc_tls_options() -> Decorator[Any]:
+    """The three gRPC TLS options, in order."""
+    return options(GRPC_CERT_FILE(), GRPC_KEY_FILE(), GRPC_CLIENT_CA_FILE())
+
+
+def server_tls(options: dict[str, Any]) -> ServerTls:
+    """The gRPC TLS files from (and removed from) the options of `grpc_tls_options`."""
+    from scaler.grpc.tls import ServerTls  # noqa: PLC0415 - grpc loads slowly; only serving needs it
+
+    return ServerTls(
+        options.pop("grpc_cert_file"), options.pop("grpc_key_file"), options.pop("grpc_client_ca_file")
+    )

@@ -40,7 +40,11 @@ from scaler.cli.options import (
     TIMEOUT,
     config_file_options,
     fixes_from,
+    grpc_tls_options,
+    hpa_controller_from,
+    hpa_controller_options,
     scaled_object_options,
+    server_tls,
     trigger_options,
 )
 from scaler.cli.settings import Settings, settings_from_options
@@ -62,6 +66,7 @@ _log = logging.getLogger("scaler")
 @trigger_options()
 @scaled_object_options()
 @MODE()
+@hpa_controller_options()
 @option(
     "--target",
     "target_kind",
@@ -114,6 +119,7 @@ _log = logging.getLogger("scaler")
         help="With --serve-grpc: TriggerAuthentication parameters, one file each (e.g. a mounted Secret).",
     )
 )
+@grpc_tls_options()
 @VERBOSE()
 def scale(**options: Any) -> None:
     """Scale consumers on consumer-group lag, with KEDA's exact semantics, explaining each step."""
@@ -122,7 +128,11 @@ def scale(**options: Any) -> None:
     if options["serve_grpc_listen"] is not None:
         _serve_grpc(options["serve_grpc_listen"], fixes, options)
         return
-    settings = settings_from_options(options, mode=options.pop("mode"), fixes=fixes)
+    for key in ("grpc_cert_file", "grpc_key_file", "grpc_client_ca_file"):
+        if options.pop(key) is not None:
+            raise click.UsageError(f"--{key.replace('_', '-')} only makes sense with --serve-grpc")
+    controller = hpa_controller_from(options)
+    settings = settings_from_options(options, mode=options.pop("mode"), fixes=fixes, controller=controller)
     _log_start(settings, options)
     built = build_target(_target_options(settings, options))
     config = settings.config
@@ -147,6 +157,7 @@ def _serve_grpc(listen: str, fixes: Fixes, options: dict[str, Any]) -> None:
         listen_flag="--serve-grpc",
         metrics_host=options["metrics_host"],
         metrics_port=options["metrics_port"],
+        tls=server_tls(options),
     )
 
 
@@ -162,6 +173,7 @@ def _log_start(settings: Settings, options: dict[str, Any]) -> None:
         group=trigger.consumer_group,
         topic=trigger.topic or "(every topic the group committed)",
         lag_threshold=trigger.lag_threshold,
+        hpa_sync_period=settings.config.controller.sync_period_seconds,
         connection=settings.connection.describe(),
         timeout=options["timeout"],
     )

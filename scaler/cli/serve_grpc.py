@@ -7,7 +7,7 @@ from typing import Any
 from kafkakit.cli_options import METRICS_HOST, METRICS_PORT, VERBOSE, command, legacy_envvars, option
 from kafkakit.logs import configure_logging
 from scaler.cli.external import scaler_settings, server_options
-from scaler.cli.options import FIXES, TIMEOUT, fixes_from
+from scaler.cli.options import FIXES, TIMEOUT, fixes_from, grpc_tls_options, server_tls
 from scaler.grpc.server import DEFAULT_HOST, DEFAULT_PORT, serve_external_scaler
 
 
@@ -21,6 +21,7 @@ from scaler.grpc.server import DEFAULT_HOST, DEFAULT_PORT, serve_external_scaler
 )
 @FIXES()
 @server_options()
+@grpc_tls_options()
 @TIMEOUT()
 @METRICS_PORT(
     help="Serve /healthz and /metrics (ScaledObjects, Kafka clients, rounds) on this port (0 = off)."
@@ -38,4 +39,5 @@ def serve_grpc(**options: Any) -> None:
         options["max_workers"],
         metrics_host=options["metrics_host"],
         metrics_port=options["metrics_port"],
+        tls=server_tls(options),
     )

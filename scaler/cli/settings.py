@@ -22,6 +22,7 @@ from scaler.cli.options import SPEC_FLAGS, TRIGGER_FLAGS, as_flag
 from scaler.kafka.connection import KafkaConnection, connection_from_trigger
 from scaler.keda.executor import Fallback, ScaledObjectSpec
 from scaler.keda.fixes import Fixes
+from scaler.keda.hpa import DEFAULT_CONTROLLER, HpaController
 from scaler.keda.trigger import parse_trigger
 from scaler.loop.config import ScalingConfig
 from scaler.loop.decision import Mode
@@ -94,7 +95,12 @@ def spec_from_options(
 
 
 def config_from_options(
-    bootstrap: str, options: Mapping[str, Any], *, mode: Mode = "keda", fixes: Fixes | None = None
+    bootstrap: str,
+    options: Mapping[str, Any],
+    *,
+    mode: Mode = "keda",
+    fixes: Fixes | None = None,
+    controller: HpaController = DEFAULT_CONTROLLER,
 ) -> ScalingConfig:
     """The trigger and ScaledObject the flags describe; every problem of both at once, as flags."""
     problems: list[Problem] = []
@@ -109,19 +115,26 @@ def config_from_options(
         problems.extend(error.problems)
     if problems:
         raise ConfigError(problems, title="invalid settings")
-    return ScalingConfig(trigger, spec, mode=mode, fixes=fixes or Fixes())
+    return ScalingConfig(trigger, spec, controller=controller, mode=mode, fixes=fixes or Fixes())
 
 
 def settings_from_options(
-    options: dict[str, Any], *, mode: Mode = "keda", fixes: Fixes | None = None
+    options: dict[str, Any],
+    *,
+    mode: Mode = "keda",
+    fixes: Fixes | None = None,
+    controller: HpaController = DEFAULT_CONTROLLER,
 ) -> Settings:
-    """Pops the settings options from `options` (what is left is for the target and the loop)."""
+    """Pops the settings options from `options` (what is left is for the target and the loop).
+    `controller`: the cluster's HPA controller settings, which no ScaledObject holds."""
     config: Path | None = options.pop("config")
     trigger_auth: tuple[Path, ...] = options.pop("trigger_auth")
     secret: tuple[Path, ...] = options.pop("secret")
     check_config_flags(config, trigger_auth, secret)
     if config is not None:
-        return _from_file(config, trigger_auth, secret, mode=mode, fixes=fixes or Fixes())
+        return _from_file(
+            config, trigger_auth, secret, mode=mode, fixes=fixes or Fixes(), controller=controller
+        )
     problems: list[Problem] = []
     profile = None
     try:
@@ -130,7 +143,7 @@ def settings_from_options(
         problems.extend(error.problems)
     try:
         bootstrap = profile.bootstrap if profile is not None else ""
-        scaling = config_from_options(bootstrap, options, mode=mode, fixes=fixes)
+        scaling = config_from_options(bootstrap, options, mode=mode, fixes=fixes, controller=controller)
     except ConfigError as error:
         # A bad connection is already reported above, in the words of the connection options.
         said = profile is None
@@ -144,7 +157,13 @@ def settings_from_options(
 
 
 def _from_file(
-    config: Path, trigger_auth: tuple[Path, ...], secrets: tuple[Path, ...], *, mode: Mode, fixes: Fixes
+    config: Path,
+    trigger_auth: tuple[Path, ...],
+    secrets: tuple[Path, ...],
+    *,
+    mode: Mode,
+    fixes: Fixes,
+    controller: HpaController,
 ) -> Settings:
     loaded = load_scaled_object(config, trigger_auth, secrets, env=os.environ)
     definition = loaded.definition
@@ -155,7 +174,9 @@ def _from_file(
         raise ConfigError(error.renamed(loaded.where).problems, title=title) from None
     return Settings(
         name=definition.name,
-        config=ScalingConfig.from_scaled_object(definition, loaded.trigger, mode=mode, fixes=fixes),
+        config=ScalingConfig.from_scaled_object(
+            definition, loaded.trigger, mode=mode, fixes=fixes, controller=controller
+        ),
         connection=connection,
         target_kind=definition.target_kind,
         target_name=definition.target_name,

@@ -18,6 +18,7 @@ from kafkakit.probe_server import start_probe_server
 from scaler.grpc.metrics import ServerMetrics
 from scaler.grpc.scalers import ScalerSettings, logger
 from scaler.grpc.service import ExternalScalerService, start_server
+from scaler.grpc.tls import ServerTls, server_credentials
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9090  # lagscale/render/templates/values.yaml scaler.grpcPort
@@ -48,15 +49,18 @@ def serve_external_scaler(
     listen_flag: str = "--listen",
     metrics_host: str = DEFAULT_HOST,
     metrics_port: int = 0,
+    tls: ServerTls | None = None,
 ) -> None:
-    """Serve `[HOST:]PORT` until SIGTERM (ends normally) or Ctrl+C (KeyboardInterrupt); with a
-    `metrics_port`, /healthz and /metrics there too."""
+    """Serve `[HOST:]PORT` (over TLS when `tls` names files) until SIGTERM (ends normally) or
+    Ctrl+C (KeyboardInterrupt); with a `metrics_port`, /healthz and /metrics there too (plain HTTP)."""
     address = parse_listen_address(listen, listen_flag)
+    tls = tls or ServerTls()
+    credentials = server_credentials(tls)
     service = ExternalScalerService(settings)
     metrics = ServerMetrics(service.registry)
     probes = start_probe_server(metrics_host, metrics_port, metrics.health, metrics.render)
     try:
-        server, port = start_server(service, address, max_workers=max_workers)
+        server, port = start_server(service, address, max_workers=max_workers, credentials=credentials)
     except OSError as error:
         if probes is not None:
             probes.stop()
@@ -69,7 +73,14 @@ def serve_external_scaler(
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in _STOP_GRACE_SECONDS}
-    print(f"serving KEDA external scaler on {address.rpartition(':')[0]}:{port}", file=sys.stderr, flush=True)
+    over = (
+        " over TLS" + (" (client certificates required)" if tls.client_ca_file else "") if credentials else ""
+    )
+    print(
+        f"serving KEDA external scaler on {address.rpartition(':')[0]}:{port}{over}",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         stop.wait()
     finally:

@@ -145,8 +145,15 @@ def _abort(context: Any, code: Any, message: str) -> NoReturn:
     raise AssertionError("grpc context.abort returned")  # it always raises
 
 
-def start_server(service: ExternalScalerService, address: str, *, max_workers: int = 32) -> tuple[Any, int]:
-    """Serve on `address` (`host:port`, port 0 = any free one); returns (server, bound port).
+def start_server(
+    service: ExternalScalerService,
+    address: str,
+    *,
+    max_workers: int = 32,
+    credentials: grpc.ServerCredentials | None = None,
+) -> tuple[Any, int]:
+    """Serve on `address` (`host:port`, port 0 = any free one), over TLS with `credentials`;
+    returns (server, bound port).
 
     Each open StreamIsActive holds one worker thread, so `max_workers` bounds push ScaledObjects.
     """
@@ -157,12 +164,15 @@ def start_server(service: ExternalScalerService, address: str, *, max_workers: i
     )
     pb_grpc.add_ExternalScalerServicer_to_server(service, server)
     try:
-        port = int(server.add_insecure_port(address))
+        if credentials is None:
+            port = int(server.add_insecure_port(address))
+        else:
+            port = int(server.add_secure_port(address, credentials))
     except RuntimeError:
         port = 0
     if port == 0:
         raise OSError(f"cannot listen on {address}: is the port in use, or the host not local?")
     server.start()
     service.start_sweeping()
-    log_event(logger, "grpc_listening", address=address, port=port)
+    log_event(logger, "grpc_listening", address=address, port=port, tls=credentials is not None)
     return server, port

@@ -28,6 +28,11 @@ _TRANSIENT = {
 _TRIGGER_HINTS = ConnectHints(
     credentials="check sasl, username and password",
     tls="check tls, ca and unsafeSsl",
+    oauth="check oauthTokenEndpointUri, username (the client id) and password (its secret)",
+    oauth_refused=(
+        "its audience, issuer, signing key or lifetime is not what the broker expects: check scopes "
+        "and the audience the identity provider gives this client"
+    ),
     address="check bootstrapServers",
 )
 

@@ -11,12 +11,13 @@ from typing import Any
 
 from kafkakit.clients import confluent_config
 from kafkakit.errors import ConfigError, Problem
+from kafkakit.oauth import OAuthOptions
 from kafkakit.profiles import ConnectionProfile, build_profile
 from kafkakit.secrets import register_secret
+from scaler.keda._params import MSK_IAM_PROVIDER
 from scaler.keda.trigger import SASL_MODES, KafkaTrigger
 
 _SCRAM_MECHANISM = {"scram_sha256": "SCRAM-SHA-256", "scram_sha512": "SCRAM-SHA-512"}
-_UNSUPPORTED_SASL = ("oauthbearer", "gssapi")
 
 
 @dataclass(frozen=True, repr=False)
@@ -54,17 +55,10 @@ def connection_from_trigger(trigger: KafkaTrigger) -> KafkaConnection:
             Problem(
                 "sasl",
                 f"{trigger.sasl!r} names several modes: KEDA accepts it but matches none of them; "
-                "pick exactly one of none, plaintext, scram_sha256 or scram_sha512",
+                "pick exactly one of none, plaintext, scram_sha256, scram_sha512 or oauthbearer",
             )
         )
-    if trigger.sasl in _UNSUPPORTED_SASL:
-        raise ConfigError(
-            Problem(
-                "sasl",
-                f"mode {trigger.sasl!r} is not supported by lagscale (KEDA supports it, we do not): "
-                "use none, plaintext, scram_sha256 or scram_sha512",
-            )
-        )
+    _refuse_unsupported(trigger)
     tls = trigger.tls == "enable"
     kind = _profile_kind(trigger.sasl, tls)
     try:
@@ -76,6 +70,7 @@ def connection_from_trigger(trigger: KafkaTrigger) -> KafkaConnection:
             scram_mechanism=_SCRAM_MECHANISM.get(trigger.sasl, "SCRAM-SHA-512"),
             tls=tls,
             verify_tls=not trigger.unsafe_ssl,
+            oauth=_oauth_options(trigger) if kind == "oauthbearer" else None,
         )
     except ConfigError as error:
         raise ConfigError(error.problems, title="trigger connection settings") from None
@@ -83,11 +78,41 @@ def connection_from_trigger(trigger: KafkaTrigger) -> KafkaConnection:
     return KafkaConnection(profile, material)
 
 
+def _refuse_unsupported(trigger: KafkaTrigger) -> None:
+    if trigger.sasl == "gssapi":
+        message = "mode 'gssapi' is not supported by lagscale (KEDA supports it, we do not)"
+        raise ConfigError(
+            Problem("sasl", f"{message}: use none, plaintext, scram_sha256, scram_sha512 or oauthbearer")
+        )
+    if trigger.sasl == "oauthbearer" and trigger.sasl_token_provider == MSK_IAM_PROVIDER:
+        raise ConfigError(
+            Problem(
+                "saslTokenProvider",
+                "aws_msk_iam is not supported by lagscale (KEDA signs MSK IAM tokens with AWS SigV4; "
+                "we do not): use saslTokenProvider bearer with an OAuth client, or SCRAM",
+            )
+        )
+
+
+def _oauth_options(trigger: KafkaTrigger) -> OAuthOptions:
+    """KEDA's bearer token provider: OAuth client credentials with `username` as the client id and
+    `password` as its secret. KEDA's OAuth library joins the scopes with spaces, untrimmed."""
+    return OAuthOptions(
+        token_endpoint=trigger.oauth_token_endpoint_uri,
+        client_id=trigger.username,
+        client_secret=trigger.password,
+        scope=" ".join(trigger.scopes),
+        extensions=",".join(f"{key}={value}" for key, value in trigger.oauth_extensions),
+    )
+
+
 def _profile_kind(sasl: str, tls: bool) -> str:
     if sasl in ("", "none"):
         return "plaintext"  # with tls=True the profile speaks SSL
     if sasl == "plaintext":
         return "sasl_ssl" if tls else "sasl_plain"
+    if sasl == "oauthbearer":
+        return "oauthbearer"
     return "scram"
 
 

@@ -98,8 +98,13 @@ class ScalingLoop:
             self._next_poll = _next_tick(self._next_poll, self.spec.polling_interval, now)
             decisions.append(self._emit(self._poll(now)))
         if self.mode == "keda" and now >= self._next_hpa_sync:
-            self._next_hpa_sync = _next_tick(self._next_hpa_sync, self.hpa_spec.sync_period_seconds, now)
-            decision = self._hpa_sync(now)
+            try:
+                decision = self._hpa_sync(now)
+            finally:
+                # kube-controller-manager requeues an HPA one sync period after it has finished with
+                # it (a rate-limited workqueue), so syncs drift later rather than keep a fixed rate:
+                # a scale event is then always more than 3 syncs old at the third sync after it.
+                self._next_hpa_sync = self.clock.now() + self.hpa_spec.sync_period_seconds
             if decision is not None:
                 decisions.append(self._emit(decision))
         return decisions

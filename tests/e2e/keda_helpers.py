@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 from k8s_helpers import Kube
 from kubernetes import client
+from lab.lab_env import LabEnv, LabError
 
 from scaler.cli.lag import lag
 
@@ -55,6 +56,16 @@ def keda_operator(kube: Kube) -> Iterator[str]:
     finally:
         if not was_running:
             subprocess.run([REPO / "scripts/keda", "down"], env=env, check=False)
+
+
+@pytest.fixture(scope="session")
+def lab_env() -> LabEnv:
+    """The running lab's settings (scripts/lab exports them); outside the lab: a failure saying how
+    to run inside it, never a skip."""
+    try:
+        return LabEnv.from_environ()
+    except LabError as error:
+        pytest.fail(str(error))
 
 
 def apply_manifests(kube: Kube, manifests_yaml: str) -> None:

@@ -46,6 +46,9 @@ KEDA_TUNED = [
     "consumer.processTime=30",
     "consumer.resources.limits.memory=1Gi",
 ]
+# PEM-shaped text: the API server checks that a kubernetes.io/tls Secret has tls.crt and tls.key.
+FAKE_CERT = "-----BEGIN CERTIFICATE-----\nZHJ5LXJ1bg==\n-----END CERTIFICATE-----"
+FAKE_KEY = "-----BEGIN PRIVATE KEY-----\nZHJ5LXJ1bg==\n-----END PRIVATE KEY-----"
 NON_DEFAULT_CASES = {
     "eventhubs-keda": ("eventhubs", [f"eventhubs.connectionString={CONNECTION_STRING}", *KEDA_TUNED]),
     "eventhubs-standalone": ("eventhubs", ["scaler.mode=standalone", "producer.enabled=false"]),
@@ -59,6 +62,66 @@ NON_DEFAULT_CASES = {
     "kafka-sasl-external": (
         "kafka",
         ["scaler.mode=external", "kafka.sasl=plaintext", "kafka.password=s3cret"],
+    ),
+    "kafka-oauthbearer": (
+        "kafka",
+        [
+            "kafka.sasl=oauthbearer",
+            "kafka.broker.enabled=false",
+            "kafka.topic.create=false",
+            "kafka.bootstrapServers=broker-0.example:9093",
+            "oauth.tokenEndpoint=https://idp.example/token",
+            "oauth.clientId=lagscale",
+            "oauth.clientSecret=s3cret",
+            "oauth.scopes=kafka",
+            "oauth.extensions=logicalCluster=lkc-1",
+        ],
+    ),
+    "kafka-oauthbearer-external": (
+        "kafka",
+        [
+            "scaler.mode=external",
+            "kafka.sasl=oauthbearer",
+            "kafka.broker.enabled=false",
+            "kafka.topic.create=false",
+            "kafka.bootstrapServers=broker-0.example:9093",
+            "oauth.tokenEndpoint=https://idp.example/token",
+            "oauth.clientId=lagscale",
+        ],
+    ),
+    "eventhubs-entra": (
+        "eventhubs",
+        [
+            "eventhubs.auth=entra",
+            "eventhubs.host=lagscale.servicebus.windows.net",
+            "oauth.tenantId=00000000-0000-0000-0000-000000000000",
+            "oauth.clientId=app",
+            "oauth.clientSecret=s3cret",
+        ],
+    ),
+    # TLS between KEDA and the external scaler: both Secrets rendered from PEM text (mutual TLS) ...
+    "kafka-external-grpc-mtls": (
+        "kafka",
+        [
+            "scaler.mode=external",
+            "scaler.grpcTls.enabled=true",
+            f"scaler.grpcTls.ca={FAKE_CERT}",
+            f"scaler.grpcTls.serverCert={FAKE_CERT}",
+            f"scaler.grpcTls.serverKey={FAKE_KEY}",
+            f"scaler.grpcTls.clientCert={FAKE_CERT}",
+            f"scaler.grpcTls.clientKey={FAKE_KEY}",
+        ],
+    ),
+    # ... or existing Secrets named, beside the Kafka credentials' mounted Secret.
+    "eventhubs-external-grpc-tls-secrets": (
+        "eventhubs",
+        [
+            "scaler.mode=external",
+            f"eventhubs.connectionString={CONNECTION_STRING}",
+            "scaler.grpcTls.enabled=true",
+            "scaler.grpcTls.serverSecret=scaler-cert",
+            "scaler.grpcTls.clientSecret=keda-client-cert",
+        ],
     ),
     "kafka-existing-cluster": (
         "kafka",

@@ -100,6 +100,18 @@ def test_bad_configuration_is_one_clear_line(
         ("consumer", ["--commit-interval", "0.1"], "--commit-interval must be a number of seconds ≥ 0.25"),
         ("consumer", ["--progress-interval", "0"], "--progress-interval must be a number of seconds ≥ 0.1"),
         ("consumer", ["--group", ""], "--group must not be empty: pass the consumer group id or set "),
+        ("consumer", ["--group-protocol", "eager"], "Invalid value for '--group-protocol'"),
+        ("consumer", ["--assignment-strategy", "sticky"], "Invalid value for '--assignment-strategy'"),
+        (
+            "consumer",
+            ["--group-protocol", "consumer", "--assignment-strategy", "range"],
+            "--assignment-strategy / LAGSCALE_ASSIGNMENT_STRATEGY applies to --group-protocol classic only",
+        ),
+        (
+            "consumer",
+            ["--group-instance-id", "pod 1"],
+            "--group-instance-id / LAGSCALE_GROUP_INSTANCE_ID: 'pod 1' must be 1-249 letters",
+        ),
     ],
 )
 def test_bad_numbers_and_choices_are_rejected(app: str, args: list[str], expected: str, apps: AppKit) -> None:

@@ -26,7 +26,7 @@ WaitUntil = Callable[[Callable[[], bool], float, str], None]
 
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[OwnBroker]:
-    broker = OwnBroker(tmp_path / "state")
+    broker = OwnBroker(tmp_path / "state")  # on free ports
     broker.run("up")
     try:
         yield broker

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from keda_cap import peak_problem
 from offsets_helpers import env_without_connection_settings
 
 from kafkakit.events import Event, encode_event
@@ -193,20 +194,33 @@ def test_scales_consumers_zero_to_n_to_zero_on_a_real_backlog(
 
     changes = [d for d in decisions if d.changed]
     story = "\n".join(
-        f"{d.time - decisions[0].time:5.1f}s {d.current}->{d.desired} {d.reason}" for d in changes
+        f"{d.time - decisions[0].time:5.1f}s {d.current}->{d.desired} "
+        f"[{d.path} metric={d.metric} lag={d.total_lag}] {d.reason}"
+        for d in changes
     )
     print(story)  # shown with -rA, and with the failure otherwise
     desired = [d.desired for d in changes]
     # direct: 400 lag / 50 = 8, capped at 4 partitions, at once; keda: 0 -> 1, then the HPA.
     assert desired[0] == first_step, story
-    assert max(desired) == PARTITIONS, story
+    peak = max(desired)
+    if mode == "direct":
+        assert peak == PARTITIONS, story  # direct mode never sizes above the partition cap
+    else:
+        # The HPA takes the 4 partitions; one more only by KEDA's cap quirk, when a sync reads a lag
+        # strictly between 200 and 250 (uncapped: 4 x 50 < lag, lag // 50 = 4 is not > 4).
+        assert peak >= PARTITIONS, story
+        behind = next(d for d in changes if d.desired == peak)
+        metric = behind.metric if behind.path == "hpa" else None
+        problem = peak_problem(peak, PARTITIONS, THRESHOLD, metric)
+        assert problem is None, f"{problem}\n{story}"
     assert desired[-1] == 0, story
     assert "lagscale_partition_lag" in scrape
     scraped_desired = re.search(r'lagscale_desired_replicas\{scaledobject="scale-test"\} (\d+)\.0', scrape)
     assert scraped_desired is not None
     assert int(scraped_desired.group(1)) >= 1
     assert health == 200
-    last_active = max(d.time for d in decisions if d.active)
+    # KEDA counts the cooldown from the last active poll; HPA syncs (at their own times) do not count.
+    last_active = max(d.time for d in decisions if d.active and d.path == "poll")
     to_zero = next(d for d in decisions if d.changed and d.desired == 0)
     assert to_zero.time - last_active > spec.cooldown_period  # cooldown since the last active poll
     assert _committed(kafka.bootstrap, group, topic) == [BACKLOG // PARTITIONS] * PARTITIONS

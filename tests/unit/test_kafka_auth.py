@@ -68,15 +68,49 @@ def test_secrets_stay_out_of_repr() -> None:
     assert "secret-key-material" not in repr(connection)
 
 
-@pytest.mark.parametrize("sasl", ["oauthbearer", "gssapi"])
-def test_unsupported_sasl_modes_say_so(sasl: str) -> None:
-    auth = {
-        "username": "u",
-        "password": "p",
-        "oauthTokenEndpointUri": "https://idp/token",
-        "realm": "R",
-        "kerberosConfig": "[libdefaults]",
-    }
-    trigger = parse_trigger({**BASE, "sasl": sasl}, auth)
-    with pytest.raises(ConfigError, match=f"sasl: mode '{sasl}' is not supported by lagscale"):
+def test_gssapi_says_it_is_not_supported() -> None:
+    auth = {"username": "u", "password": "p", "realm": "R", "kerberosConfig": "[libdefaults]"}
+    trigger = parse_trigger({**BASE, "sasl": "gssapi"}, auth)
+    with pytest.raises(ConfigError, match="sasl: mode 'gssapi' is not supported by lagscale"):
         connection_from_trigger(trigger)
+
+
+def test_msk_iam_says_it_is_not_supported() -> None:
+    metadata = {"sasl": "oauthbearer", "saslTokenProvider": "aws_msk_iam", "tls": "enable", "awsRegion": "eu"}
+    trigger = parse_trigger({**BASE, **metadata}, {"awsRoleArn": "arn:aws:iam::1:role/r"})
+    with pytest.raises(ConfigError, match="saslTokenProvider: aws_msk_iam is not supported by lagscale"):
+        connection_from_trigger(trigger)
+
+
+OAUTH = {
+    "username": "my-client",
+    "password": "client-secret-1234",
+    "oauthTokenEndpointUri": "https://idp.example/token",
+    "scopes": "kafka, extra",
+    "oauthExtensions": "logicalCluster=lkc-1,poolId=pool-2",
+}
+
+
+@pytest.mark.parametrize(("tls", "protocol"), [("disable", "SASL_PLAINTEXT"), ("enable", "SASL_SSL")])
+def test_oauthbearer_becomes_librdkafkas_oidc_client_with_kedas_names(tls: str, protocol: str) -> None:
+    config = config_for({"sasl": "oauthbearer", "tls": tls}, OAUTH)
+    assert (config["security.protocol"], config["sasl.mechanisms"]) == (protocol, "OAUTHBEARER")
+    assert config["sasl.oauthbearer.method"] == "oidc"
+    assert config["sasl.oauthbearer.token.endpoint.url"] == "https://idp.example/token"
+    assert config["sasl.oauthbearer.client.id"] == "my-client"
+    assert config["sasl.oauthbearer.client.secret"] == "client-secret-1234"
+    # KEDA splits scopes on commas without trimming and its OAuth library joins them with spaces.
+    assert config["sasl.oauthbearer.scope"] == "kafka  extra"
+    assert config["sasl.oauthbearer.extensions"] == "logicalCluster=lkc-1,poolId=pool-2"
+    assert "sasl.username" not in config
+
+
+def test_oauthbearer_without_scopes_asks_for_none() -> None:
+    auth = {key: value for key, value in OAUTH.items() if key != "scopes"}
+    assert "sasl.oauthbearer.scope" not in config_for({"sasl": "oauthbearer"}, auth)
+
+
+def test_oauthbearer_secret_stays_out_of_repr() -> None:
+    connection = connection_from_trigger(parse_trigger({**BASE, "sasl": "oauthbearer"}, OAUTH))
+    assert "client-secret-1234" not in repr(connection)
+    assert "oauth_client=my-client" in connection.describe()

@@ -9,7 +9,9 @@ import threading
 import pytest
 
 from kafkakit.errors import BrokerError
+from scaler.keda.behavior import parse_behavior
 from scaler.keda.executor import Fallback, ScaledObjectSpec
+from scaler.keda.hpa import HpaController
 from scaler.keda.lag import PartitionOffsets
 from scaler.keda.pause import NO_PAUSE, Pause
 from scaler.keda.trigger import parse_trigger
@@ -122,6 +124,46 @@ def test_hpa_scale_up_is_limited_to_double_or_four_per_sync() -> None:
     assert [d.time - START for d in hpa_steps] == [0, 15, 30, 45, 60, 75]
     assert "ScaleUpLimit" in hpa_steps[0].reason
     assert "TooManyReplicas" in hpa_steps[-1].reason
+
+
+class _LateClock(FakeClock):
+    """Fake time whose waits overshoot by the amounts listed, in turn (a thread waking up late)."""
+
+    def __init__(self, overshoots: list[float]) -> None:
+        super().__init__(START)
+        self.overshoots = overshoots
+
+    def wait(self, seconds: float, stop: threading.Event | None = None) -> bool:
+        return super().wait(seconds + (self.overshoots.pop(0) if self.overshoots else 0.0), stop)
+
+
+def test_the_hpa_sync_is_requeued_one_sync_period_after_it_ran() -> None:
+    """kube-controller-manager requeues an HPA one sync period after its last sync, so a scale-up
+    under a 15 s policy period is always allowed again at the third 5 s sync after it. A fixed-rate
+    schedule would hold it one sync longer whenever the sync that scaled had woken up late."""
+    trigger = parse_trigger(
+        {"bootstrapServers": "f:9092", "consumerGroup": "g", "topic": "t", "lagThreshold": "10"}
+    )
+    up = {
+        "stabilizationWindowSeconds": 0,
+        "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}],
+    }
+    config = ScalingConfig(
+        trigger,
+        ScaledObjectSpec(polling_interval=30).validate(),
+        behavior=parse_behavior({"scaleUp": up}),
+        controller=HpaController(sync_period_seconds=5),
+    )
+    clock, source, target = _LateClock([0.0, 0.3]), FakeOffsetSource(8), DryRunTarget(1)
+    decisions: list[Decision] = []
+    loop = ScalingLoop(config, source, target, clock=clock, on_decision=decisions.append)
+    source.set_total_lag(10)
+    loop.step()  # the poll and the first sync at 0: ratio 1, holds 1
+    source.set_total_lag(80)  # wants 8
+    while clock.now() < START + 30:
+        loop.step()
+    steps = [(round(d.time - START, 1), d.desired) for d in decisions if d.path == "hpa" and d.changed]
+    assert steps == [(5.3, 2), (20.3, 4)]  # the second sync woke up 0.3 s late; the 3rd one after
 
 
 def test_metric_is_capped_at_partition_count() -> None:

@@ -240,7 +240,7 @@ def test_sasl_naming_several_modes_is_refused(tmp_path: Path) -> None:
     result = _scale_edited_yaml(tmp_path, 5, "sasl: plaintext", 'sasl: "plaintext,none"')
     assert result.exit_code == 2
     assert "spec.triggers[0].metadata.sasl: 'plaintext,none' names several modes" in result.output
-    assert "pick exactly one of none, plaintext, scram_sha256 or scram_sha512" in result.output
+    assert "pick exactly one of none, plaintext, scram_sha256, scram_sha512 or oauthbearer" in result.output
 
 
 @pytest.mark.parametrize(
@@ -315,3 +315,31 @@ def test_a_kubeconfig_that_is_not_yaml_is_one_line_naming_the_flag(tmp_path: Pat
     assert error.startswith(f"error: --kubeconfig: cannot load the Kubernetes config {kubeconfig} (")
     assert ", line 1, column 11)" in error  # where the YAML breaks
     assert "Traceback" not in result.output
+
+
+def test_the_clusters_hpa_controller_settings_come_from_flags_even_with_config(
+    files: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ScaledObject holds kube-controller-manager's HPA flags, so --config does not replace them."""
+    seen: list[ScalingConfig] = []
+    monkeypatch.setattr("scaler.cli.scale._run", lambda settings, *_: seen.append(settings.config))
+    config, auth, secret = (str(path) for path in files)
+    controller_flags = ["--hpa-sync-period", "5", "--hpa-downscale-stabilization", "15"]
+    args = ["--config", config, "--trigger-auth", auth, "--secret", secret]
+    result = CliRunner().invoke(
+        scale, [*args, *controller_flags, "--hpa-tolerance", "0.2"], env=NO_CONNECTION_ENV
+    )
+    assert result.exit_code == 0, result.output
+    hpa = seen[0].hpa
+    assert (hpa.sync_period_seconds, hpa.downscale_stabilization_seconds, hpa.tolerance) == (5, 15, 0.2)
+    result = CliRunner().invoke(scale, args, env=NO_CONNECTION_ENV)
+    assert result.exit_code == 0, result.output
+    hpa = seen[1].hpa  # Kubernetes' defaults
+    assert (hpa.sync_period_seconds, hpa.downscale_stabilization_seconds, hpa.tolerance) == (15, 300, 0.1)
+
+
+def test_an_hpa_sync_period_below_one_second_is_refused_naming_the_flag() -> None:
+    args = ["--bootstrap", "b:9092", "--group", "g", "--topic", "t", "--hpa-sync-period", "0", "--once"]
+    result = CliRunner().invoke(scale, args, env=NO_CONNECTION_ENV)
+    assert result.exit_code == 2
+    assert "--hpa-sync-period" in result.output.splitlines()[-1]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 import yaml
 
+from kafkakit.errors import ConfigError
 from lagscale.render.manifests import as_stream, render_manifests
 from lagscale.render.values import merge_values
 from scaler.targets.kubernetes import SCALER_ROLE_RULES
@@ -203,6 +205,43 @@ def test_consumer_probes_hit_healthz_on_the_metrics_port() -> None:
     assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert container["ports"] == [{"name": "metrics", "containerPort": 8080}]
     assert container["args"][:4] == ["--metrics-port", "8080", "--metrics-host", "0.0.0.0"]
+
+
+def consumer_env(profile: str, overrides: list[str] | None = None) -> dict[str, Any]:
+    deployment = one(objects(profile, overrides), "Deployment", "-consumer")
+    return env_of(deployment["spec"]["template"]["spec"]["containers"][0])
+
+
+def test_group_protocol_is_kip848_on_kafka_and_classic_on_event_hubs() -> None:
+    kafka = consumer_env("kafka")
+    assert kafka["LAGSCALE_GROUP_PROTOCOL"] == "consumer"
+    assert "LAGSCALE_ASSIGNMENT_STRATEGY" not in kafka  # the consumer refuses it with that protocol
+    eventhubs = consumer_env("eventhubs")
+    assert (eventhubs["LAGSCALE_GROUP_PROTOCOL"], eventhubs["LAGSCALE_ASSIGNMENT_STRATEGY"]) == (
+        "classic",
+        "range",
+    )
+    assert "LAGSCALE_GROUP_INSTANCE_ID" not in kafka | eventhubs
+
+
+def test_static_membership_uses_each_pods_name_as_its_instance_id() -> None:
+    overrides = ["consumer.staticMembership=true", "consumer.groupProtocol=classic"]
+    overrides.append("consumer.assignmentStrategy=cooperative-sticky")
+    env = consumer_env("kafka", overrides)
+    assert env["LAGSCALE_GROUP_INSTANCE_ID"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["LAGSCALE_ASSIGNMENT_STRATEGY"] == "cooperative-sticky"
+
+
+@pytest.mark.parametrize(
+    ("override", "problem"),
+    [
+        ("consumer.groupProtocol=eager", "consumer.groupProtocol: 'eager' must be one of classic, consumer"),
+        ("consumer.assignmentStrategy=sticky", "consumer.assignmentStrategy: 'sticky' must be one of range,"),
+    ],
+)
+def test_unknown_group_settings_are_rejected(override: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        merge_values("kafka", overrides=[override], environ={})
 
 
 def test_external_mode_points_keda_at_the_lagscale_scaler_service() -> None:
