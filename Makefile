@@ -63,7 +63,7 @@ e2e-keda: setup
 	scripts/lab prepare
 	scripts/lab run $(VENV)/bin/pytest -q tests/e2e/test_keda_loop.py tests/e2e/test_pod_backer.py \
 		tests/e2e/test_keda_operator.py tests/e2e/test_keda_external_scaler.py \
-		tests/e2e/test_keda_kafka_scenarios.py
+		tests/e2e/test_keda_kafka_scenarios.py tests/e2e/test_keda_fleet.py
 
 # A shell inside a fresh lab (everything up; `exit` stops it all).
 lab-shell: setup
