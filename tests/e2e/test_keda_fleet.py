@@ -7,8 +7,8 @@
   metric throughout, and the restarted ones recover.
 
 The server runs as `lagscale serve-grpc` with short forget times and named credential sets
-(`--auth-sets`); the operator runs on the host (scripts/keda), so `scalerAddress` is 127.0.0.1.
-KWOK pods run no code and there is no metrics adapter: what is checked is what KEDA itself exports
+(`--auth-sets`); the operator runs beside it (scripts/keda, in the lab's network namespace under
+`make test`), so `scalerAddress` is 127.0.0.1. What is checked is what KEDA itself exports
 (`keda_scaler_metrics_value`, `keda_scaled_object_errors_total`) and what the server logs.
 """
 
