@@ -351,7 +351,11 @@ def one_line(message: str) -> str:
     lines = [line.strip().removeprefix("- ") for line in message.splitlines() if line.strip()]
     if len(lines) < 2:
         return "".join(lines)
-    return f"{lines[0].rstrip(':')}: {'; '.join(lines[1:])}"
+    body = lines[1]
+    for line in lines[2:]:
+        # click lists choices one per line, each but the last ending in a comma
+        body += (" " if body.endswith(",") else "; ") + line
+    return f"{lines[0].rstrip(':')}: {body}"
 
 
 def exit_with_one_line_errors(invoke: Callable[[], Any]) -> NoReturn:

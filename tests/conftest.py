@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import os
 import secrets
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -30,6 +31,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SCRIPT = REPO_ROOT / "scripts" / "kafka"
 SCRIPT_TIMEOUT_S = 600
 TOPIC_TIMEOUT_S = 30.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A harness that runs us in the background (`make test &` in a script) hands SIGINT down ignored,
+    # and every command a test starts would inherit that. The Ctrl+C tests need what a terminal gives.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @dataclass(frozen=True)
@@ -64,8 +72,11 @@ def endpoints_from(*sources: Mapping[str, str]) -> KafkaEndpoints:
 
 
 def run_kafka_script(verb: str) -> subprocess.CompletedProcess[str]:
+    # The token-auth tests need the OAUTHBEARER listeners (and scripts/oidc up, as the lab has it).
+    env = dict(os.environ, LAGSCALE_KAFKA_OAUTH=os.environ.get("LAGSCALE_KAFKA_OAUTH", "on"))
     return subprocess.run(
         [str(KAFKA_SCRIPT), verb],
+        env=env,
         capture_output=True,
         text=True,
         timeout=SCRIPT_TIMEOUT_S,

@@ -34,6 +34,9 @@ class OwnBroker:
         ports = zip(LISTENERS, free_ports(len(LISTENERS)), strict=True)
         self.env = dict(os.environ, LAGSCALE_STATE=str(state))
         self.env.update({f"LAGSCALE_KAFKA_{name}_PORT": str(port) for name, port in ports})
+        # No OAUTHBEARER listener, and no OpenID provider at the port it would ask: the broker
+        # starts alone, as `lagscale demo` starts it on a machine that has only Java.
+        self.env.update(LAGSCALE_KAFKA_OAUTH="off", LAGSCALE_OIDC_PORT=str(free_ports(1)[0]))
         self.env_file = state / "kafka" / "kafka.env"
 
     def run(self, *verb: str) -> None:

@@ -15,7 +15,6 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import click
@@ -33,6 +32,7 @@ from kafkakit.cli_options import (
 from kafkakit.logs import configure_logging, log_event
 from kafkakit.probe_server import start_probe_server
 from kafkakit.signals import run_in_background
+from scaler.cli.external import AUTH_DIR, scaler_settings, server_options
 from scaler.cli.options import (
     CURRENT_REPLICAS,
     FIXES,
@@ -113,12 +113,11 @@ _log = logging.getLogger("scaler")
     metavar="[HOST:]PORT",
     help="Instead of scaling, serve KEDA's External Scaler gRPC API (= `lagscale serve-grpc --listen`).",
 )
-@option(
-    "--auth-dir",
-    type=click.Path(path_type=Path),
-    legacy_envvars=["LAGSCALE_GRPC_AUTH_DIR"],
-    default=None,
-    help="With --serve-grpc: TriggerAuthentication parameters, one file each (e.g. a mounted Secret).",
+@server_options(
+    auth_dir=AUTH_DIR(
+        legacy_envvars=["LAGSCALE_GRPC_AUTH_DIR"],
+        help="With --serve-grpc: TriggerAuthentication parameters, one file each (e.g. a mounted Secret).",
+    )
 )
 @grpc_tls_options()
 @VERBOSE()
@@ -148,16 +147,18 @@ def _serve_grpc(listen: str, fixes: Fixes, options: dict[str, Any]) -> None:
     if options["config"] is not None or options["once"]:
         raise click.UsageError("--serve-grpc cannot be combined with --config or --once")
     # Lazy: grpc is slow to import and only this mode needs it.
-    from scaler.grpc.scalers import ScalerSettings  # noqa: PLC0415
-    from scaler.grpc.server import read_auth_dir, serve_external_scaler  # noqa: PLC0415
+    from scaler.grpc.server import serve_external_scaler  # noqa: PLC0415
 
-    auth_dir: Path | None = options["auth_dir"]
-    settings = ScalerSettings(
-        fixes=fixes,
-        kafka_timeout=options["timeout"],
-        auth_params=read_auth_dir(auth_dir) if auth_dir else {},
+    settings = scaler_settings(options, fixes)
+    serve_external_scaler(
+        listen,
+        settings,
+        options["max_workers"],
+        listen_flag="--serve-grpc",
+        metrics_host=options["metrics_host"],
+        metrics_port=options["metrics_port"],
+        tls=server_tls(options),
     )
-    serve_external_scaler(listen, settings, listen_flag="--serve-grpc", tls=server_tls(options))
 
 
 def _log_start(settings: Settings, options: dict[str, Any]) -> None:

@@ -81,8 +81,9 @@ class ConsumeRateMeter:
         self.rate: float | None = None
         """Smoothed records/second; None until two samples at least a second apart."""
 
-    def observe(self, offsets: Sequence[PartitionOffsets]) -> float | None:
-        now = self._clock.now()
+    def observe(self, offsets: Sequence[PartitionOffsets], at: float | None = None) -> float | None:
+        """Record a sample taken `at` (clock time; now by default); returns the smoothed rate."""
+        now = self._clock.now() if at is None else at
         committed = {(o.topic, o.partition): o.committed for o in offsets if o.committed != NO_COMMIT}
         if self._previous is None:
             self._remember(committed, now)

@@ -1,5 +1,8 @@
 """One scaler per ScaledObject for the external-scaler server, built from the trigger metadata KEDA
-forwards, and kept between calls the way KEDA keeps its own scaler instance.
+forwards, and kept between calls the way KEDA keeps its own scaler instance: its parsed trigger,
+its excludePersistentLag history and its consume-rate meter. Its offsets come from the rounds of
+its connection (scaler.grpc.connections, scaler.grpc.rounds), shared with every other ScaledObject
+on the same cluster and credentials.
 
 No gRPC here: scaler.grpc.service maps these results and errors onto the wire.
 """
@@ -10,12 +13,14 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from kafkakit.errors import BrokerError, ConfigError, Problem
 from kafkakit.logs import log_event
+from scaler.grpc.auth_sets import AUTH_NAME_KEY, AuthSets
+from scaler.grpc.connections import ConnectionPool
 from scaler.grpc.drain_rate import (
     ConsumeRateMeter,
     DrainEstimate,
@@ -24,18 +29,19 @@ from scaler.grpc.drain_rate import (
     parse_drain_settings,
     positive_seconds,
 )
-from scaler.kafka.offsets import KafkaOffsetSource
+from scaler.grpc.rounds import Member
+from scaler.kafka.connection import connection_from_trigger
+from scaler.kafka.query import OffsetQuery
 from scaler.keda.fixes import KEDA_EXACT, Fixes
 from scaler.keda.lag import LagCalculator, LagReport
 from scaler.keda.trigger import KafkaTrigger, parse_trigger
 from scaler.loop.clock import Clock
-from scaler.loop.offsets import OffsetSource
 
 logger = logging.getLogger("scaler.grpc")
 
 STREAM_INTERVAL_KEY = "streamIntervalSeconds"
 # Metadata KEDA forwards that belongs to the external trigger itself, not to the Kafka settings.
-_EXTERNAL_TRIGGER_KEYS = ("scalerAddress", "enableTLS")
+_EXTERNAL_TRIGGER_KEYS = ("scalerAddress", "enableTLS", AUTH_NAME_KEY)
 
 
 @dataclass(frozen=True)
@@ -46,10 +52,19 @@ class ScalerSettings:
     kafka_timeout: float = 10.0
     stream_interval: float = 30.0
     reuse_seconds: float = 2.0
-    """KEDA asks GetMetrics then IsActive for one evaluation; both get the same sample."""
+    """KEDA asks GetMetrics then IsActive for one poll: the pair, this close, shares one evaluation."""
+    max_sample_age: float = 5.0
+    """An evaluation uses offsets read at most this long ago (and after its previous one)."""
+    forget_after_polls: float = 3.0
+    """A ScaledObject not asked for within this many of its own polling intervals is gone..."""
+    forget_min_seconds: float = 60.0
+    """...but never sooner than this, ..."""
     idle_seconds: float = 600.0
+    """...and one asked for only once (interval unknown) after this."""
     auth_params: Mapping[str, str] = field(default_factory=dict, repr=False)
     """TriggerAuthentication parameters (username, password, ca...): KEDA does not forward them."""
+    auth_sets: AuthSets | None = None
+    """Named credential sets, chosen by a trigger's `authName` (scaler.grpc.auth_sets)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +107,10 @@ def parse_metadata(metadata: Mapping[str, str], auth_params: Mapping[str, str]) 
     return ScalerConfig(trigger, drain, stream_interval)
 
 
+Purpose = Literal["metrics", "activity"]
+"""What a call asks for: GetMetrics, or IsActive / StreamIsActive."""
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """One sample: KEDA's report, the drain estimate when asked for, and the value the HPA sees."""
@@ -100,21 +119,17 @@ class Evaluation:
     drain: DrainEstimate | None
     metric_value: float
     at: float
-
-
-SourceFactory = Callable[[KafkaTrigger, Fixes, float], OffsetSource]
-
-
-def kafka_source(trigger: KafkaTrigger, fixes: Fixes, timeout: float) -> OffsetSource:
-    return KafkaOffsetSource.for_trigger(trigger, fixes, timeout=timeout)
+    sample_age: float
+    """Seconds between the start of the round that read the offsets and this evaluation."""
 
 
 class ScaledObjectScaler:
-    """The scaler of one ScaledObject: offset source, persistent-lag history and rate meter."""
+    """The scaler of one ScaledObject: its member of a connection's rounds, persistent-lag history
+    and rate meter, and the rhythm in which KEDA asks for it."""
 
-    def __init__(self, config: ScalerConfig, source: OffsetSource, clock: Clock, settings: ScalerSettings):
+    def __init__(self, config: ScalerConfig, member: Member, clock: Clock, settings: ScalerSettings):
         self.config = config
-        self.source = source
+        self.member = member
         self._clock = clock
         self._settings = settings
         self._calculator = LagCalculator(config.trigger, settings.fixes)
@@ -122,91 +137,142 @@ class ScaledObjectScaler:
         self._rate = ConsumeRateMeter(clock, window)
         self._lock = threading.Lock()
         self._last: Evaluation | None = None
+        self._unpaired: Purpose | None = None
         self.last_used = clock.now()
 
-    def evaluate(self) -> Evaluation:
-        """A fresh sample, or the previous one when it is younger than `reuse_seconds`."""
+    def evaluate(self, purpose: Purpose = "metrics") -> Evaluation:
+        """A new evaluation; or, for the second call of KEDA's GetMetrics + IsActive pair within
+        `reuse_seconds`, the first one's. One evaluation per poll, as KEDA's own scaler evaluates
+        once per GetMetricsAndActivity: a sample read twice would make every partition look stuck."""
         with self._lock:
             now = self._clock.now()
             self.last_used = now
-            if self._last is not None and now - self._last.at < self._settings.reuse_seconds:
-                return self._last
-            offsets = self.source.fetch()
-            report = self._calculator.evaluate(offsets)
-            rate = self._rate.observe(offsets)
-            self._last = self._evaluation(report, rate, now)
+            last, pending = self._last, self._unpaired
+            if (
+                last is not None
+                and pending not in (None, purpose)
+                and now - last.at < self._settings.reuse_seconds
+            ):
+                self._unpaired = None
+                return last
+            self._unpaired = purpose
+            sample = self.member.take()
+            assert sample.offsets is not None  # take() raises the sample's error
+            report = self._calculator.evaluate(sample.offsets)
+            rate = self._rate.observe(sample.offsets, at=sample.taken_at)
+            now = self._clock.now()  # after any wait for a round
+            self._last = self._evaluation(report, rate, now, now - sample.taken_at)
             return self._last
 
-    def _evaluation(self, report: LagReport, rate: float | None, now: float) -> Evaluation:
+    @property
+    def last(self) -> Evaluation | None:
+        return self._last
+
+    def _evaluation(self, report: LagReport, rate: float | None, now: float, age: float) -> Evaluation:
         drain_settings = self.config.drain
         if drain_settings is None:
-            return Evaluation(report, None, float(report.metric), now)
+            return Evaluation(report, None, float(report.metric), now, age)
         lag_threshold = self.config.trigger.lag_threshold
         drain = estimate_drain(report.total_lag, report.metric, lag_threshold, rate, drain_settings)
-        return Evaluation(report, drain, round(drain.metric, 3), now)
+        return Evaluation(report, drain, round(drain.metric, 3), now, age)
 
-    def close(self) -> None:
-        close = getattr(self.source, "close", None)
-        if callable(close):
-            close()
+    def gone(self, now: float) -> bool:
+        """KEDA stopped asking: deleted, changed (new metadata, new scaler) or moved to another
+        server. Judged by its own rhythm: the longest recent gap between its evaluations."""
+        settings = self._settings
+        gaps = self.member.gaps
+        if gaps:
+            horizon = max(settings.forget_after_polls * max(gaps), settings.forget_min_seconds)
+        else:
+            horizon = settings.idle_seconds
+        return now - self.last_used > horizon
 
 
 class ScalerRegistry:
-    """Scalers by (namespace, name, metadata hash): changed metadata means a new scaler, as in KEDA."""
+    """Scalers by (namespace, name, metadata hash): changed metadata means a new scaler, as in KEDA.
+    Their offsets come from `pool`, one shared client per connection."""
 
-    def __init__(self, settings: ScalerSettings, clock: Clock, source_factory: SourceFactory = kafka_source):
+    def __init__(self, settings: ScalerSettings, clock: Clock, pool: ConnectionPool):
         self.settings = settings
+        self.pool = pool
         self._clock = clock
-        self._source_factory = source_factory
         self._scalers: dict[tuple[str, str, str], ScaledObjectScaler] = {}
         self._lock = threading.Lock()
+        self.evaluations = 0
+        self.failures = 0
 
     def scaler_for(self, namespace: str, name: str, metadata: Mapping[str, str]) -> ScaledObjectScaler:
         key = (namespace, name, _metadata_hash(metadata))
         with self._lock:
-            self._evict_idle()
             scaler = self._scalers.get(key)
             if scaler is None:
-                config = parse_metadata(metadata, self.settings.auth_params)
-                source = self._source_factory(
-                    config.trigger, self.settings.fixes, self.settings.kafka_timeout
-                )
-                scaler = ScaledObjectScaler(config, source, self._clock, self.settings)
+                scaler = self._build(namespace, metadata)
                 self._scalers[key] = scaler
                 log_event(
-                    logger, "scaler_created", scaled_object=f"{namespace}/{name}", metric=config.metric_name
+                    logger,
+                    "scaler_created",
+                    scaled_object=f"{namespace}/{name}",
+                    metric=scaler.config.metric_name,
+                    connection=scaler.member.scheduler.name,
                 )
+            scaler.last_used = self._clock.now()  # asked for: not gone, even before it evaluates
             return scaler
 
-    def evaluate(self, namespace: str, name: str, metadata: Mapping[str, str]) -> Evaluation:
+    def _build(self, namespace: str, metadata: Mapping[str, str]) -> ScaledObjectScaler:
+        auth_params = self.settings.auth_params
+        if self.settings.auth_sets is not None or metadata.get(AUTH_NAME_KEY, "").strip():
+            auth_params = AuthSets.params_for(self.settings.auth_sets, namespace, metadata, auth_params)
+        config = parse_metadata(metadata, auth_params)
+        query = OffsetQuery.for_trigger(config.trigger, self.settings.fixes)
+        member = self.pool.join(connection_from_trigger(config.trigger), query)
+        return ScaledObjectScaler(config, member, self._clock, self.settings)
+
+    def evaluate(
+        self, namespace: str, name: str, metadata: Mapping[str, str], purpose: Purpose = "metrics"
+    ) -> Evaluation:
         """Evaluate; after an offsets error the scaler is dropped so the next call rebuilds it
-        (new client, empty history), which is what KEDA does with a failing scaler."""
+        (empty history, credentials read again), which is what KEDA does with a failing scaler."""
         scaler = self.scaler_for(namespace, name, metadata)
+        earlier = scaler.last
         try:
-            evaluation = scaler.evaluate()
+            evaluation = scaler.evaluate(purpose)
         except BrokerError as error:
+            self.failures += 1
             self._drop(scaler)
             log_event(
                 logger, "evaluation_failed", logging.WARNING, scaled_object=f"{namespace}/{name}", error=error
             )
             raise
-        _log_evaluation(f"{namespace}/{name}", evaluation)
+        if evaluation is not earlier:  # one line per poll, not one per call
+            self.evaluations += 1
+            _log_evaluation(f"{namespace}/{name}", evaluation)
         return evaluation
+
+    def sweep(self) -> int:
+        """Forget the scalers KEDA no longer asks for (their clients close with the last one);
+        returns how many were forgotten."""
+        now = self._clock.now()
+        with self._lock:
+            gone = {key: scaler for key, scaler in self._scalers.items() if scaler.gone(now)}
+            for key in gone:
+                del self._scalers[key]
+        for (namespace, name, _), scaler in gone.items():
+            self.pool.leave(scaler.member)
+            log_event(logger, "scaler_forgotten", scaled_object=f"{namespace}/{name}")
+        return len(gone)
+
+    def close(self) -> None:
+        with self._lock:
+            self._scalers.clear()
+        self.pool.close()
 
     def _drop(self, scaler: ScaledObjectScaler) -> None:
         with self._lock:
-            for key, known in list(self._scalers.items()):
-                if known is scaler:
-                    del self._scalers[key]
-        scaler.close()
-
-    def _evict_idle(self) -> None:
-        """Forget scalers nobody asked about for a while (deleted or changed ScaledObjects)."""
-        horizon = self._clock.now() - self.settings.idle_seconds
-        for key, scaler in list(self._scalers.items()):
-            if scaler.last_used < horizon:
+            keys = [key for key, known in self._scalers.items() if known is scaler]
+            for key in keys:
                 del self._scalers[key]
-                scaler.close()
+        if keys:
+            self.pool.leave(scaler.member)
 
     def __len__(self) -> int:
         return len(self._scalers)
@@ -224,6 +290,7 @@ def _log_evaluation(scaled_object: str, evaluation: Evaluation) -> None:
         "active": report.active,
         "total_lag": report.total_lag,
         "partitions": report.partition_count,
+        "sample_age": round(evaluation.sample_age, 3),
     }
     if evaluation.drain is not None:
         fields["reason"] = evaluation.drain.reason

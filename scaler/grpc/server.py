@@ -11,11 +11,11 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from pathlib import Path
 
 from kafkakit.errors import ConfigError, Problem, SetupError
 from kafkakit.logs import log_event
-from kafkakit.secrets import register_secret
+from kafkakit.probe_server import start_probe_server
+from scaler.grpc.metrics import ServerMetrics
 from scaler.grpc.scalers import ScalerSettings, logger
 from scaler.grpc.service import ExternalScalerService, start_server
 from scaler.grpc.tls import ServerTls, server_credentials
@@ -23,7 +23,6 @@ from scaler.grpc.tls import ServerTls, server_credentials
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9090  # lagscale/render/templates/values.yaml scaler.grpcPort
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 (only when asked for with `:PORT`, as in a pod)
-_SECRET_PARAMS = ("password", "key", "keyPassword", "keytab")
 # On SIGTERM (a pod stopping) calls in flight may finish; Ctrl+C ends within a second.
 _STOP_GRACE_SECONDS: dict[int, float] = {signal.SIGTERM: 5.0, signal.SIGINT: 0.5}
 
@@ -42,38 +41,29 @@ def parse_listen_address(text: str, flag: str = "--listen") -> str:
     return f"{host}:{int(port_text)}"
 
 
-def read_auth_dir(directory: Path, flag: str = "--auth-dir") -> dict[str, str]:
-    """TriggerAuthentication parameters from a directory, one file per parameter (a mounted Secret:
-    files `username`, `password`, `ca`...). KEDA does not forward these to external scalers."""
-    if not directory.is_dir():
-        raise ConfigError(Problem(flag, f"{directory} is not a directory"))
-    params = {
-        entry.name: entry.read_text().strip()
-        for entry in sorted(directory.iterdir())
-        if entry.is_file() and not entry.name.startswith(".")  # skip a Secret mount's ..data links
-    }
-    for name in _SECRET_PARAMS:
-        register_secret(params.get(name))
-    return params
-
-
 def serve_external_scaler(
     listen: str,
     settings: ScalerSettings,
     max_workers: int = 32,
     *,
     listen_flag: str = "--listen",
+    metrics_host: str = DEFAULT_HOST,
+    metrics_port: int = 0,
     tls: ServerTls | None = None,
 ) -> None:
     """Serve `[HOST:]PORT` (over TLS when `tls` names files) until SIGTERM (ends normally) or
-    Ctrl+C (KeyboardInterrupt)."""
+    Ctrl+C (KeyboardInterrupt); with a `metrics_port`, /healthz and /metrics there too (plain HTTP)."""
     address = parse_listen_address(listen, listen_flag)
     tls = tls or ServerTls()
     credentials = server_credentials(tls)
     service = ExternalScalerService(settings)
+    metrics = ServerMetrics(service.registry)
+    probes = start_probe_server(metrics_host, metrics_port, metrics.health, metrics.render)
     try:
         server, port = start_server(service, address, max_workers=max_workers, credentials=credentials)
     except OSError as error:
+        if probes is not None:
+            probes.stop()
         raise SetupError(f"{listen_flag}: {error}") from None
     stop = threading.Event()
     received: list[int] = []
@@ -97,6 +87,9 @@ def serve_external_scaler(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         server.stop(grace=_STOP_GRACE_SECONDS[received[0]] if received else 0).wait()
+        service.close()
+        if probes is not None:
+            probes.stop()
         log_event(logger, "grpc_stopped", port=port)
     if signal.SIGINT in received:
         raise KeyboardInterrupt

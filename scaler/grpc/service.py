@@ -19,36 +19,60 @@ import grpc
 
 from kafkakit.errors import BrokerError, ConfigError
 from kafkakit.logs import log_event
+from scaler.grpc.connections import ConnectionPool, ReaderFactory, kafka_reader
 from scaler.grpc.gen import externalscaler_pb2 as pb
 from scaler.grpc.gen import externalscaler_pb2_grpc as pb_grpc
-from scaler.grpc.scalers import (
-    Evaluation,
-    ScalerConfig,
-    ScalerRegistry,
-    ScalerSettings,
-    SourceFactory,
-    kafka_source,
-)
+from scaler.grpc.scalers import Evaluation, Purpose, ScalerConfig, ScalerRegistry, ScalerSettings
 from scaler.loop.clock import Clock, SystemClock
 
 logger = logging.getLogger("scaler.grpc")
+# How often ScaledObjects KEDA stopped asking for are looked for (their clients then close).
+SWEEP_SECONDS = 5.0
 
 
 class ExternalScalerService(pb_grpc.ExternalScalerServicer):
-    """The four RPCs KEDA calls (its names, hence N802); one cached scaler per ScaledObject."""
+    """The four RPCs KEDA calls (its names, hence N802); one cached scaler per ScaledObject, one
+    shared Kafka client per connection."""
 
     def __init__(
         self,
         settings: ScalerSettings | None = None,
         *,
         clock: Clock | None = None,
-        source_factory: SourceFactory = kafka_source,
+        reader_factory: ReaderFactory = kafka_reader,
     ) -> None:
         self.clock = clock or SystemClock()
-        self.registry = ScalerRegistry(settings or ScalerSettings(), self.clock, source_factory)
+        settings = settings or ScalerSettings()
+        pool = ConnectionPool(
+            self.clock,
+            timeout=settings.kafka_timeout,
+            max_age=settings.max_sample_age,
+            reader_factory=reader_factory,
+        )
+        self.registry = ScalerRegistry(settings, self.clock, pool)
+        self._stopped = threading.Event()
+        self._sweeper: threading.Thread | None = None
+
+    def start_sweeping(self, interval: float = SWEEP_SECONDS) -> None:
+        """Forget, in the background, the ScaledObjects nobody asks for any more (even when no
+        call comes that would notice)."""
+
+        def sweep() -> None:
+            while not self._stopped.wait(interval):
+                self.registry.sweep()
+
+        self._sweeper = threading.Thread(target=sweep, name="grpc-sweeper", daemon=True)
+        self._sweeper.start()
+
+    def close(self) -> None:
+        """Stop sweeping and close every Kafka client."""
+        self._stopped.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=5)
+        self.registry.close()
 
     def IsActive(self, request: pb.ScaledObjectRef, context: Any) -> pb.IsActiveResponse:  # noqa: N802
-        return pb.IsActiveResponse(result=self._evaluate(request, context).report.active)
+        return pb.IsActiveResponse(result=self._evaluate(request, context, "activity").report.active)
 
     def StreamIsActive(self, request: pb.ScaledObjectRef, context: Any) -> Iterator[pb.IsActiveResponse]:  # noqa: N802
         """Send activity now, then again whenever it changes; checked every stream interval."""
@@ -57,7 +81,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         interval = self._config(request, context).stream_interval or self.registry.settings.stream_interval
         last: bool | None = None
         while context.is_active():
-            active = self._evaluate(request, context).report.active
+            active = self._evaluate(request, context, "activity").report.active
             if active != last:
                 yield pb.IsActiveResponse(result=active)
                 last = active
@@ -82,7 +106,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
                 grpc.StatusCode.NOT_FOUND,
                 f"unknown metric {request.metricName!r}: this trigger serves {config.metric_name!r}",
             )
-        value = self._evaluate(ref, context).metric_value
+        value = self._evaluate(ref, context, "metrics").metric_value
         metric = pb.MetricValue(
             metricName=config.metric_name, metricValue=round(value), metricValueFloat=value
         )
@@ -95,9 +119,9 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         except ConfigError as error:
             _abort_invalid(context, ref, error)
 
-    def _evaluate(self, ref: pb.ScaledObjectRef, context: Any) -> Evaluation:
+    def _evaluate(self, ref: pb.ScaledObjectRef, context: Any, purpose: Purpose) -> Evaluation:
         try:
-            return self.registry.evaluate(ref.namespace, ref.name, dict(ref.scalerMetadata))
+            return self.registry.evaluate(ref.namespace, ref.name, dict(ref.scalerMetadata), purpose)
         except ConfigError as error:  # the metadata, or connection settings the client refuses
             _abort_invalid(context, ref, error)
         except BrokerError as error:  # Kafka unreachable, unknown topic, offsets unreadable
@@ -149,5 +173,6 @@ def start_server(
     if port == 0:
         raise OSError(f"cannot listen on {address}: is the port in use, or the host not local?")
     server.start()
+    service.start_sweeping()
     log_event(logger, "grpc_listening", address=address, port=port, tls=credentials is not None)
     return server, port

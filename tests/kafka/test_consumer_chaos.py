@@ -127,6 +127,8 @@ def test_every_event_survives_crashes_and_a_broker_restart(
     create_topic(bootstrap, topic)
     producer_args = ["--bootstrap", bootstrap, "--topic", topic, "--key", "sequence"]
     producer_args += ["--count", str(EVENTS), "--burst", str(BURST), "--rate", str(RATE)]
+    # Its last events may wait out the whole broker restart (slow on a loaded machine): they count.
+    producer_args += ["--flush-timeout", "120"]
     producer = apps.start("producer", producer_args)
     member_args = ["--bootstrap", bootstrap, "--topic", topic, "--group", group, "--verbose"]
     member_args += ["--process-time", str(PROCESS_TIME), "--commit-interval", str(COMMIT_INTERVAL)]

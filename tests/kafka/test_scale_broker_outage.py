@@ -1,8 +1,8 @@
 """`lagscale scale` while its broker goes away and comes back: replicas are held (KEDA never scales
 to zero on errors), every failed evaluation is counted, the recovery is logged, and scaling goes on.
 
-The outage is real: the test runs a second broker of its own (scripts/kafka with another state
-directory and other ports), stops it mid-run and starts it again on the same data.
+The outage is real: the test runs a second broker of its own (tests/own_broker.py: scripts/kafka
+with another state directory and free ports), stops it mid-run and starts it again on the same data.
 """
 
 from __future__ import annotations

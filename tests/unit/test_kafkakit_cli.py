@@ -96,6 +96,12 @@ def test_the_lagscale_group_reports_subcommand_errors_in_one_line() -> None:
     )
 
 
+def test_a_list_of_choices_reads_as_one_list() -> None:
+    result = CliRunner().invoke(main, ["render"], env={})
+    assert result.exit_code == 2
+    assert "Choose from: eventhubs, kafka" in result.output
+
+
 @pytest.mark.parametrize("command", [produce, consume], ids=["produce", "consume"])
 def test_every_flag_can_come_from_an_environment_variable(command: click.Command) -> None:
     without = [

@@ -11,7 +11,7 @@ import yaml
 
 from lagscale.render.manifests import as_stream, render_manifests
 from lagscale.render.values import merge_values
-from scaler.grpc.server import read_auth_dir
+from scaler.grpc.auth_sets import read_auth_dir
 from scaler.keda.trigger import parse_trigger
 
 CONNECTION_STRING = (
