@@ -10,7 +10,12 @@ classic range assignor (librdkafka's default) is the anchor, measured in the sam
 
     .venv/bin/python bench/bench_rebalance.py                       # uses or starts scripts/kafka
     .venv/bin/python bench/bench_rebalance.py --configs range,consumer --modes graceful
-    .venv/bin/python bench/bench_rebalance.py --update-docs docs/benchmarks.md
+    .venv/bin/python bench/bench_rebalance.py --update-docs docs/benchmarks.md \
+        --update-model lagscale/simulate/measured.json
+
+The same logs give the timings `lagscale simulate` models a group with (rebalance_params.py);
+--update-model writes them, with a lone consumer's join latency and cost per event
+(consumer_timings.py), into the simulator's defaults.
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ from bench_evaluation import bootstrap_address
 from docs_section import update_docs
 from rebalance_fleet import REPO_ROOT, Fleet, child_env
 from rebalance_metrics import StepCost, StepWindow, duplicate_times, step_cost
+from rebalance_params import Observations, observe
 from rebalance_report import Setup, markdown
+from simulator_model import write_model
 
 PARTITIONS = 12
 GRACEFUL_COUNTS = (1, 2, 4, 6, 3, 1)
@@ -48,6 +55,13 @@ class Config:
     name: str
     args: tuple[str, ...]
     static: bool = False
+
+    @property
+    def model_key(self) -> str:
+        """How lagscale/simulate/measured.json names this protocol and assignor."""
+        if "consumer" in self.args:
+            return "consumer"
+        return "classic/" + self.args[self.args.index("--assignment-strategy") + 1]
 
 
 CONFIGS = {
@@ -104,7 +118,9 @@ def wait_stable(fleet: Fleet, since: float, settle: float, timeout: float) -> tu
     return None, time.time()
 
 
-def run_group(bootstrap: str, config: Config, crash: bool, load: Load, workdir: Path) -> list[StepCost]:
+def run_group(
+    bootstrap: str, config: Config, crash: bool, load: Load, workdir: Path
+) -> tuple[list[StepCost], Observations]:
     """One topic, one group, one producer; the scale steps of one mode."""
     suffix = secrets.token_hex(3)
     topic, group = f"bench-rebalance-{config.key}-{suffix}", f"bench-rebalance-{config.key}-{suffix}"
@@ -155,7 +171,8 @@ def run_group(bootstrap: str, config: Config, crash: bool, load: Load, workdir: 
     records = [record for member in fleet.members for record in member.processed()]
     changes = [change for member in fleet.members for change in member.all_changes()]
     repeats = duplicate_times(records)
-    return [step_cost(window, records, changes, repeats) for window in windows]
+    observed = observe(fleet.members, load.process_time, fleet.start_batches)
+    return [step_cost(window, records, changes, repeats) for window in windows], observed
 
 
 def main() -> None:
@@ -168,6 +185,9 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=3.0, help="seconds of stable ownership per step")
     parser.add_argument("--logs", type=Path, default=None, help="keep the members' logs in this directory")
     parser.add_argument("--update-docs", type=Path, default=None, help="write the tables into this file")
+    parser.add_argument(
+        "--update-model", type=Path, default=None, help="write the simulator's timings (measured.json) here"
+    )
     args = parser.parse_args()
     unknown = [key for key in args.configs.split(",") if key not in CONFIGS]
     if unknown:
@@ -177,19 +197,28 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     graceful: dict[str, list[StepCost]] = {}
     crash: dict[str, list[StepCost]] = {}
+    observed: dict[str, list[Observations]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-rebalance-") as scratch:
         workdir = args.logs or Path(scratch)
         for key in args.configs.split(","):
             config = CONFIGS[key]
-            if "graceful" in args.modes:
-                graceful[config.name] = run_group(bootstrap, config, False, load, workdir)
-            if "crash" in args.modes:
-                crash[config.name] = run_group(bootstrap, config, True, load, workdir)
-    command = ".venv/bin/python bench/bench_rebalance.py --update-docs docs/benchmarks.md"
+            for crashing in (False, True):
+                if ("crash" if crashing else "graceful") not in args.modes:
+                    continue
+                costs, seen = run_group(bootstrap, config, crashing, load, workdir)
+                (crash if crashing else graceful)[config.name] = costs
+                if not config.static:  # the simulator models dynamic members only
+                    observed.setdefault(config.model_key, []).append(seen)
+    command = (
+        ".venv/bin/python bench/bench_rebalance.py --update-docs docs/benchmarks.md "
+        "--update-model lagscale/simulate/measured.json"
+    )
     setup = Setup(
         command, PARTITIONS, load.rate, load.process_time, load.settle, (load_before, os.getloadavg()[0])
     )
-    section = markdown(graceful, crash, setup, anchor=CONFIGS["range"].name)
+    group_args = {config.model_key: config.args for config in CONFIGS.values() if not config.static}
+    model = write_model(args.update_model, bootstrap, observed, group_args, (command, setup.load_average))
+    section = markdown(graceful, crash, setup, anchor=CONFIGS["range"].name, model=model)
     print(section)
     if args.update_docs:
         update_docs(args.update_docs, "bench_rebalance", section)

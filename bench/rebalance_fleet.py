@@ -20,6 +20,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _LINE = re.compile(rb"^ts=(\S+) \S+ \S+ event=(assigned|revoked|lost|processed) (.*)$", re.MULTILINE)
+_START = re.compile(rb"^ts=(\S+) \S+ \S+ event=start ", re.MULTILINE)
 _FIELD = re.compile(rb"(\w+)=(\S+)")
 # Variables that would change which broker or group a member uses.
 _CONNECTION_PREFIXES = ("KAFKA_EVENTHUB_", "LAGSCALE_", "EVENTHUBS_")
@@ -96,6 +97,11 @@ class Member:
             records.append(Processed(at, self.number, int(fields[b"partition"]), int(fields[b"offset"])))
         return records
 
+    def start_line_at(self) -> float | None:
+        """When the member logged `start` (imports and broker check done; it joins next)."""
+        match = _START.search(self.log_path.read_bytes())
+        return None if match is None else log_time(match.group(1))
+
     def all_changes(self) -> list[OwnershipChange]:
         return [
             _change(self.number, match)
@@ -121,12 +127,15 @@ class Fleet:
         self._log_dir = log_dir
         self._static = static
         self.members: list[Member] = []
+        self.start_batches: list[list[int]] = []
+        """Member numbers started together, per start() call."""
 
     @property
     def alive(self) -> list[Member]:
         return [member for member in self.members if member.alive]
 
     def start(self, count: int) -> None:
+        self.start_batches.append(list(range(len(self.members) + 1, len(self.members) + count + 1)))
         for _ in range(count):
             number = len(self.members) + 1
             args = [*self._args, "--group-instance-id", f"member-{number}"] if self._static else self._args

@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import platform
 from dataclasses import dataclass
+from typing import Any
 
 from rebalance_metrics import StepCost
+from simulator_model import model_table
 
 # The goal for the default protocol: graceful steps without duplicates and a group pause < 1 s.
 PAUSE_GOAL_S = 1.0
@@ -112,7 +114,9 @@ def step_table(results: Results) -> list[str]:
     return rows
 
 
-def markdown(graceful: Results, crash: Results, setup: Setup, anchor: str) -> str:
+def markdown(
+    graceful: Results, crash: Results, setup: Setup, anchor: str, model: dict[str, Any] | None = None
+) -> str:
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     lines = [
         "## Rebalances while scaling",
@@ -140,4 +144,13 @@ def markdown(graceful: Results, crash: Results, setup: Setup, anchor: str) -> st
         lines += ["Graceful steps (SIGTERM):", "", *step_table(graceful), ""]
     if crash:
         lines += ["Crash steps (SIGKILL):", "", *step_table(crash), ""]
+    if model:
+        lines += [
+            "Timings for `lagscale simulate` (lagscale/simulate/measured.json, from the same members' "
+            "logs: medians, with the number of cases; definitions in bench/rebalance_params.py; "
+            "heartbeat intervals are the clients' and broker's configuration):",
+            "",
+            *model_table(model),
+            "",
+        ]
     return "\n".join(lines) + "\n"

@@ -14,13 +14,8 @@ from consumer.deadletter import (
     KafkaDeadLetterSink,
     default_dlq_topic,
 )
-from consumer.group import (
-    ASSIGNMENT_STRATEGIES,
-    GROUP_PROTOCOLS,
-    GroupMembership,
-    failure_hint,
-    resolve_membership,
-)
+from consumer.flags import ASSIGNMENT_STRATEGY, COMMIT_INTERVAL, GROUP_PROTOCOL
+from consumer.group import GroupMembership, failure_hint, resolve_membership
 from consumer.health import ConsumerMetrics, HealthState
 from consumer.settings import ConsumeSettings, ConsumeSummary, consumer_config
 from consumer.worker import Worker
@@ -39,7 +34,6 @@ from kafkakit.cli_options import (
     option,
     profile_from_options,
     required_text,
-    seconds,
 )
 from kafkakit.errors import BrokerError
 from kafkakit.logs import configure_logging, log_event
@@ -63,27 +57,9 @@ _STALE_MARGIN_SECONDS = 30.0
     show_default=True,
     help="Seconds of simulated work per event (the tutorial's 2 s); 0 = as fast as possible.",
 )
-@option(
-    "--commit-interval",
-    type=seconds(0.25),
-    default=1.0,
-    show_default=True,
-    help="Seconds between offset commits (Event Hubs allows ~4 commits/s per partition).",
-)
-@option(
-    "--group-protocol",
-    type=click.Choice(GROUP_PROTOCOLS),
-    default=None,
-    help="Rebalance protocol: consumer (KIP-848, Kafka >= 4.0; no stop-the-world) or classic; "
-    "default: consumer, classic for Event Hubs.",
-)
-@option(
-    "--assignment-strategy",
-    type=click.Choice(ASSIGNMENT_STRATEGIES),
-    default=None,
-    help="Assignor of the classic protocol: range (default) and roundrobin are eager, "
-    "cooperative-sticky is incremental.",
-)
+@COMMIT_INTERVAL()
+@GROUP_PROTOCOL()
+@ASSIGNMENT_STRATEGY()
 @option(
     "--group-instance-id",
     default="",

@@ -5,6 +5,7 @@ The simulator and the local demo both fill a Timeline; the plots and the summary
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -45,6 +46,31 @@ class Timeline:
     def summary(self) -> RunSummary:
         return summarize(self)
 
+    def at_decisions(self) -> Timeline:
+        """The run as the scaling loop saw it, one sample per decision: how the local demo records
+        a run, so a simulated run summarised this way compares like for like."""
+        samples: list[Sample] = []
+        for decision in self.decisions:
+            lag = samples[-1].total_lag if samples else 0
+            samples.append(decision_sample(decision, decision.desired, lag, ready=0))
+        return dataclasses.replace(self, samples=samples)
+
+    def replica_changes(self) -> list[tuple[float, int]]:
+        """(time, replicas asked for) at every change, from the decisions (two at one moment, the
+        poll's 0 -> 1 and the HPA's 1 -> 4, are both kept); from the samples when there are none."""
+        changes: list[tuple[float, int]] = []
+        replicas = self.initial_replicas
+        points = [(d.time, d.desired) for d in self.decisions] or [(s.time, s.current) for s in self.samples]
+        for moment, asked in points:
+            if asked != replicas:
+                replicas = asked
+                changes.append((moment, asked))
+        return changes
+
+    def replica_path(self) -> list[int]:
+        """The replica counts asked for, in order: e.g. [0, 1, 4, 6, 1, 0]."""
+        return [self.initial_replicas, *(replicas for _, replicas in self.replica_changes())]
+
 
 @dataclass(frozen=True)
 class RunSummary:
@@ -70,6 +96,20 @@ class RunSummary:
         return asdict(self)
 
 
+def decision_sample(decision: Decision, replicas: int, previous_lag: int, ready: int) -> Sample:
+    """A sample at a decision: `replicas` after it was applied; a failed read keeps the last lag."""
+    by_partition = sorted(decision.partitions, key=lambda sample: sample.partition)
+    return Sample(
+        time=decision.time,
+        total_lag=decision.total_lag if decision.total_lag is not None else previous_lag,
+        current=replicas,
+        ready=ready,
+        metric=decision.metric,
+        desired=decision.desired,
+        partition_lags=tuple(sample.lag for sample in by_partition),
+    )
+
+
 def summarize(timeline: Timeline) -> RunSummary:
     samples = timeline.samples
     if not samples:
@@ -83,8 +123,7 @@ def summarize(timeline: Timeline) -> RunSummary:
     replica_seconds = sum(
         earlier.current * (later.time - earlier.time) for earlier, later in itertools.pairwise(samples)
     )
-    counts = [timeline.initial_replicas, *(sample.current for sample in samples)]
-    changes = sum(1 for earlier, later in itertools.pairwise(counts) if later != earlier)
+    changes = len(timeline.replica_changes())
     return RunSummary(
         label=timeline.label,
         duration_seconds=round(samples[-1].time - samples[0].time, 1),

@@ -26,7 +26,7 @@ from kafkakit.cli_options import (
 from kafkakit.errors import BrokerError
 from kafkakit.logs import configure_logging, log_event
 from kafkakit.signals import stop_on_signals
-from producer.keys import KEY_STRATEGIES
+from producer.flags import KEY
 from producer.loop import ProduceSettings, ProduceSummary, run_producer
 from producer.sender import CLIENTS, make_sender
 
@@ -43,14 +43,7 @@ logger = logging.getLogger("producer")
     default=0,
     help="Total events to send (burst included); default: until Ctrl+C / SIGTERM.",
 )
-@option(
-    "--key",
-    "key_strategy",
-    type=click.Choice(KEY_STRATEGIES),
-    default="random",
-    show_default=True,
-    help="random: 0-99 like the tutorial; sequence: the event number; none: no key.",
-)
+@KEY()
 @option(
     "--size",
     type=click.IntRange(min=0, max=1_000_000),

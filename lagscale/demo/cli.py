@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from consumer.flags import ASSIGNMENT_STRATEGY, COMMIT_INTERVAL, GROUP_PROTOCOL
 from kafkakit.cli_options import (
     BOOTSTRAP,
     BURST,
@@ -26,10 +27,13 @@ from kafkakit.cli_options import (
 )
 from kafkakit.logs import configure_logging
 from lagscale.demo.local_broker import local_broker
-from lagscale.demo.run import DemoResult, DemoSettings, run_demo
+from lagscale.demo.run import DemoResult, run_demo
+from lagscale.demo.settings import DemoSettings
 from lagscale.demo.view import LiveView, LogView
 from lagscale.plots.png import require_matplotlib
-from scaler.cli.options import MODE, keda_flag
+from lagscale.timeline import Timeline
+from producer.flags import KEY
+from scaler.cli.options import HPA_DOWNSCALE_STABILIZATION, HPA_SYNC_PERIOD, HPA_TOLERANCE, MODE, keda_flag
 from scaler.loop.config import ScalingConfig
 
 EXIT_CODES = {"completed": 0, "timed_out": 1, "failed": 1, "interrupted": 130}
@@ -62,16 +66,22 @@ EXIT_CODES = {"completed": 0, "timed_out": 1, "failed": 1, "interrupted": 130}
 @keda_flag("pollingInterval")(
     default=2,
     show_default=True,
-    help="pollingInterval (also the HPA sync period here, to keep the demo short).",
+    help="pollingInterval (also the HPA sync period unless --hpa-sync-period, to keep the demo short).",
 )
 @keda_flag("cooldownPeriod")(default=20, show_default=True)
-@option(
-    "--downscale-stabilization",
-    type=click.IntRange(min=0),
-    default=10,
-    show_default=True,
-    help="HPA scale-down stabilization window in seconds (Kubernetes default: 300).",
+@HPA_SYNC_PERIOD(
+    default=None,
+    show_default=False,
+    help="HPA sync period in seconds; default: --polling-interval (Kubernetes: 15).",
 )
+@HPA_DOWNSCALE_STABILIZATION(
+    default=10, show_default=True, help="HPA scale-down stabilization window in seconds (Kubernetes: 300)."
+)
+@HPA_TOLERANCE()
+@GROUP_PROTOCOL(default="consumer", show_default=True)
+@ASSIGNMENT_STRATEGY()
+@COMMIT_INTERVAL()
+@KEY(help="The producer's keys: random (0-99, like the tutorial), sequence (the event number) or none.")
 @MODE()
 @option(
     "--duration",
@@ -98,6 +108,7 @@ def demo(**options: Any) -> None:
     """
     settings = _settings(options)
     config = settings.scaling_config()  # every setting checked before looking for a broker
+    settings.scenario(config)  # checks the group settings too (the prediction runs it at the end)
     require_matplotlib()  # the timeline plots are written at the end: fail now, not after the run
     log_path = settings.out_dir / "logs" / "demo.log"
     console = Console()
@@ -151,7 +162,13 @@ def _settings(options: dict[str, Any]) -> DemoSettings:
         lag_threshold=options["lag_threshold"],
         polling_interval=options["polling_interval"],
         cooldown_period=options["cooldown_period"],
-        downscale_stabilization=options["downscale_stabilization"],
+        hpa_downscale_stabilization=options["hpa_downscale_stabilization"],
+        hpa_sync_period=options["hpa_sync_period"],
+        hpa_tolerance=options["hpa_tolerance"],
+        group_protocol=options["group_protocol"],
+        assignment_strategy=options["assignment_strategy"] or "",
+        commit_interval=options["commit_interval"],
+        key=options["key_strategy"],
         mode=options["mode"],
         duration=options["duration"],
         out_dir=options["out_dir"],
@@ -175,21 +192,34 @@ def _interrupt(_signum: int, _frame: FrameType | None) -> None:
 
 
 def _print_summary(console: Console, result: DemoResult, log_path: Path) -> None:
-    summary = result.summary
-    table = Table(title=f"demo {result.outcome}: topic {result.topic}", show_header=False)
+    """The run, and beside it what `lagscale simulate` predicted for the same settings, both
+    summarised from the scaling loop's decisions, so every demo run also checks the model."""
+    table = Table(title=f"demo {result.outcome}: topic {result.topic}")
     table.add_column(justify="right")
-    table.add_column()
-    drain = "never" if summary.drain_seconds is None else f"{summary.drain_seconds:g} s after the peak"
-    rows = [
-        ("replicas", " -> ".join(str(count) for count in result.replica_path)),
-        ("peak lag", f"{summary.peak_lag} at t={summary.peak_lag_at:g}s"),
-        ("drained", drain),
-        ("replica-seconds", f"{summary.replica_seconds:g}"),
-        ("scaling events", str(summary.scaling_events)),
-        ("decisions", str(len(result.timeline.decisions))),
-        *(("wrote", str(path)) for path in result.files),
-        ("log", str(log_path)),
-    ]
-    for name, value in rows:
-        table.add_row(name, value)
+    table.add_column("this run")
+    table.add_column("lagscale simulate predicted")
+    prediction = result.predicted
+    for name, real, model in zip(
+        _SUMMARY_ROWS, _summary_cells(result.timeline), _summary_cells(prediction), strict=True
+    ):
+        table.add_row(name, real, model)
+    table.add_row("decisions", str(len(result.timeline.decisions)), str(len(prediction.decisions)))
+    for path in result.files:
+        table.add_row("wrote", str(path), "")
+    table.add_row("log", str(log_path), "")
     console.print(table)
+
+
+_SUMMARY_ROWS = ("replicas", "peak lag", "drained", "replica-seconds", "scaling events")
+
+
+def _summary_cells(timeline: Timeline) -> list[str]:
+    summary = timeline.summary()
+    drain = "never" if summary.drain_seconds is None else f"{summary.drain_seconds:g} s after the peak"
+    return [
+        " -> ".join(str(count) for count in timeline.replica_path()),
+        f"{summary.peak_lag} at t={summary.peak_lag_at:g}s",
+        drain,
+        f"{summary.replica_seconds:g}",
+        str(summary.scaling_events),
+    ]

@@ -8,8 +8,6 @@ stopped by PID when it ends, also on Ctrl+C, and the topic is deleted unless ask
 from __future__ import annotations
 
 import json
-import math
-import secrets
 import signal
 import subprocess
 import sys
@@ -22,7 +20,7 @@ from typing import Literal
 from confluent_kafka.admin import AdminClient
 
 from kafkakit.broker import connect_admin, ensure_topic
-from kafkakit.errors import BrokerError, ConfigError, Problem
+from kafkakit.errors import BrokerError, ConfigError
 from kafkakit.profiles import build_profile
 from lagscale.demo.effects import (
     delete_topics,
@@ -32,95 +30,21 @@ from lagscale.demo.effects import (
     stop_producer,
     wait_for_leaders,
 )
+from lagscale.demo.settings import DemoSettings
 from lagscale.demo.state import DemoObserver, DemoState
 from lagscale.plots.html import write_html
 from lagscale.plots.png import write_png
+from lagscale.simulate.simulation import run as simulate
 from lagscale.timeline import RunSummary, Timeline
-from scaler.cli.options import as_flag
 from scaler.kafka.connection import KafkaConnection
 from scaler.kafka.offsets import KafkaOffsetSource, OffsetQuery
-from scaler.keda.executor import ScaledObjectSpec
-from scaler.keda.hpa import HpaController
-from scaler.keda.trigger import parse_trigger
 from scaler.loop.clock import SystemClock
 from scaler.loop.config import ScalingConfig
-from scaler.loop.decision import Decision, Mode
+from scaler.loop.decision import Decision
 from scaler.loop.scaling_loop import ScalingLoop
 from scaler.targets.processes import ProcessTarget
 
 Outcome = Literal["completed", "timed_out", "interrupted", "failed"]
-# The consumers read a new group from the beginning, so KEDA must count it that way too. The
-# broker is the one the demo found: its source connects there, not through this metadata.
-_TRIGGER_METADATA = {"bootstrapServers": "demo-broker:9092", "offsetResetPolicy": "earliest"}
-
-
-@dataclass(frozen=True)
-class DemoSettings:
-    """What the demo does. Scaling fields use KEDA's names; defaults finish in about two minutes."""
-
-    bootstrap: str
-    partitions: int = 6
-    burst: int = 2400
-    rate: float = 20.0
-    produce_seconds: float = 20.0
-    process_time: float = 0.1
-    lag_threshold: int = 10
-    polling_interval: int = 2
-    cooldown_period: int = 20
-    downscale_stabilization: int = 10
-    mode: Mode = "keda"
-    duration: float = 240.0
-    out_dir: Path = Path("out")
-    keep_topic: bool = False
-    run_id: str = field(default_factory=lambda: secrets.token_hex(3))
-    """Suffix of the demo's topic and group, so two runs never share them."""
-
-    @property
-    def topic(self) -> str:
-        return f"lagscale-demo-{self.run_id}"
-
-    @property
-    def group(self) -> str:
-        return f"lagscale-demo-{self.run_id}"
-
-    def scaling_config(self) -> ScalingConfig:
-        """The trigger and ScaledObject the demo scales with, parsed once and checked by KEDA's
-        rules, and KEDA's HPA with the demo's shorter stabilisation window and an HPA sync per
-        poll. Raises ConfigError naming the flags, before any broker is looked for."""
-        problems = []
-        if self.process_time <= 0:
-            problems.append(Problem("--process-time", f"must be > 0 seconds, got {self.process_time:g}"))
-        if self.burst == 0 and (self.rate == 0 or self.produce_seconds == 0):
-            problems.append(
-                Problem("--burst", "nothing to consume: set --burst, or --rate with --produce-seconds")
-            )
-        metadata = {
-            **_TRIGGER_METADATA,
-            "consumerGroup": self.group,
-            "topic": self.topic,
-            "lagThreshold": str(self.lag_threshold),
-        }
-        spec = ScaledObjectSpec(polling_interval=self.polling_interval, cooldown_period=self.cooldown_period)
-        trigger = None
-        try:
-            trigger = parse_trigger(metadata)
-        except ConfigError as error:
-            problems.extend(error.renamed(as_flag).problems)
-        try:
-            spec.validate()
-        except ConfigError as error:
-            problems.extend(error.renamed(as_flag).problems)
-        if problems or trigger is None:
-            raise ConfigError(problems, title="invalid demo settings")
-        controller = HpaController(
-            downscale_stabilization_seconds=self.downscale_stabilization,
-            sync_period_seconds=self.polling_interval,
-        )
-        return ScalingConfig(trigger, spec, controller=controller, mode=self.mode)
-
-    @property
-    def total_events(self) -> int:
-        return self.burst + math.floor(self.rate * self.produce_seconds)
 
 
 @dataclass
@@ -130,17 +54,16 @@ class DemoResult:
     group: str
     timeline: Timeline
     summary: RunSummary
+    predicted: Timeline
+    """What `lagscale simulate` predicted for the same settings, sampled at its decisions as the run
+    is: every demo run is also a check of the model."""
     files: list[Path] = field(default_factory=list)
     error: str = ""
 
     @property
     def replica_path(self) -> list[int]:
         """The replica counts asked for, with repeats collapsed: e.g. [0, 1, 4, 6, 1, 0]."""
-        path = [self.timeline.initial_replicas]
-        for sample in self.timeline.samples:
-            if sample.current != path[-1]:
-                path.append(sample.current)
-        return path
+        return self.timeline.replica_path()
 
 
 @dataclass
@@ -156,14 +79,17 @@ class _Run:
     loop_thread: threading.Thread | None = None
     loop_error: list[BaseException] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
-    producer: subprocess.Popen[bytes] | None = None
+    producers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    later: list[tuple[float, list[str]]] = field(default_factory=list)
+    """Producers still to start: (seconds after the start, argv)."""
 
     def stop(self, keep_topic: bool) -> None:
         self.loop_stop.set()
         if self.loop_thread is not None:
             self.loop_thread.join(timeout=30)
         self.target.close()
-        stop_producer(self.producer)
+        for producer in self.producers:
+            stop_producer(producer)
         self.source.close()
         if not keep_topic:
             delete_topics(self.admin, [self.topic, f"{self.topic}.dlq"])
@@ -181,7 +107,8 @@ def run_demo(settings: DemoSettings, config: ScalingConfig, observer: DemoObserv
     outcome: Outcome = "failed"
     try:
         _start_loop(run, config, clock, state, observer)
-        run.producer = start_producer(_producer_argv(settings, topic), log_dir / "producer.log")
+        run.producers.append(start_producer(_producer_argv(settings, topic), log_dir / "producer.log"))
+        run.later = [(at, _burst_argv(settings, topic, count)) for at, count in sorted(settings.later_bursts)]
         outcome = _watch(run, settings, state, observer, clock)
     except KeyboardInterrupt:
         outcome = "interrupted"
@@ -196,7 +123,8 @@ def run_demo(settings: DemoSettings, config: ScalingConfig, observer: DemoObserv
         run.failures.append(f"scaling loop failed: {run.loop_error[0]}")
     error = "; ".join(run.failures)
     timeline = state.timeline(f"local demo ({settings.mode} mode)")
-    result = DemoResult(outcome, topic, group, timeline, timeline.summary(), error=error)
+    predicted = simulate(settings.scenario(config)).timeline.at_decisions()
+    result = DemoResult(outcome, topic, group, timeline, timeline.summary(), predicted, error=error)
     result.files = _write_outputs(result, settings)
     return result
 
@@ -220,7 +148,10 @@ def _start(settings: DemoSettings, config: ScalingConfig, log_dir: Path) -> _Run
     consumer_args = [
         "--topic", topic, "--group", group, "--bootstrap", settings.bootstrap,
         "--process-time", f"{settings.process_time:g}", "--metrics-port", "0",
+        "--group-protocol", settings.group_protocol, "--commit-interval", f"{settings.commit_interval:g}",
     ]  # fmt: skip
+    if settings.assignment_strategy:
+        consumer_args += ["--assignment-strategy", settings.assignment_strategy]
     # Through child_guard, consumers also stop if this process dies without cleaning up.
     guarded = [sys.executable, "-m", "lagscale.demo.child_guard", "consumer"]
     target = ProcessTarget(consumer_args, command=guarded, log_dir=log_dir, stop_grace_seconds=10)
@@ -259,6 +190,14 @@ def _producer_argv(settings: DemoSettings, topic: str) -> list[str]:
     return [
         sys.executable, "-m", "producer", "--topic", topic, "--bootstrap", settings.bootstrap,
         "--burst", str(settings.burst), "--count", str(settings.total_events), "--rate", f"{settings.rate:g}",
+        "--key", settings.key,
+    ]  # fmt: skip
+
+
+def _burst_argv(settings: DemoSettings, topic: str, count: int) -> list[str]:
+    return [
+        sys.executable, "-m", "producer", "--topic", topic, "--bootstrap", settings.bootstrap,
+        "--burst", str(count), "--count", str(count), "--rate", "0", "--key", settings.key,
     ]  # fmt: skip
 
 
@@ -270,10 +209,12 @@ def _watch(
     while clock.now() < deadline:
         if run.loop_error:
             return "failed"
-        producer_done = run.producer is not None and run.producer.poll() is not None
-        if producer_done and run.producer is not None and run.producer.returncode != 0:
+        _start_later_producers(run, settings, clock.now() - state.started)
+        codes = [producer.poll() for producer in run.producers]
+        producer_done = not run.later and None not in codes
+        if any(code for code in codes):
             log = settings.out_dir / "logs" / run.topic / "producer.log"
-            run.failures.append(f"the producer exited with code {run.producer.returncode}: see {log}")
+            run.failures.append(f"the producer exited with code {max(c or 0 for c in codes)}: see {log}")
             return "failed"
         # While the broker fails, skip the extra admin request: only the loop's own should wait.
         members = None if state.last_decision_failed() else group_members(run.admin, run.group)
@@ -283,6 +224,12 @@ def _watch(
             return "completed"
         clock.wait(1.0)
     return "timed_out"
+
+
+def _start_later_producers(run: _Run, settings: DemoSettings, elapsed: float) -> None:
+    log = settings.out_dir / "logs" / run.topic / "producer.log"
+    while run.later and run.later[0][0] <= elapsed:
+        run.producers.append(start_producer(run.later.pop(0)[1], log))
 
 
 def _write_outputs(result: DemoResult, settings: DemoSettings) -> list[Path]:
@@ -296,6 +243,14 @@ def _write_outputs(result: DemoResult, settings: DemoSettings) -> list[Path]:
         "settings": {key: str(value) for key, value in asdict(settings).items()},
         "summary": result.summary.as_dict(),
         "replica_path": result.replica_path,
+        "predicted": {
+            "by": "lagscale simulate, same settings (DemoSettings.scenario), summarised at its decisions",
+            "summary": result.predicted.summary().as_dict(),
+            "replica_path": result.predicted.replica_path(),
+            "replica_changes": [
+                [round(at, 1), replicas] for at, replicas in result.predicted.replica_changes()
+            ],
+        },
         "samples": [asdict(sample) for sample in result.timeline.samples],
         "decisions": [asdict(decision) for decision in result.timeline.decisions],
     }

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
-from lagscale.timeline import Sample, Timeline
+from lagscale.timeline import Sample, Timeline, decision_sample
 from scaler.loop.decision import Decision
 
 RECENT_DECISIONS = 8
@@ -73,25 +73,9 @@ class DemoState:
         """Called by the loop thread after each decision was applied (`replicas_now` is after it);
         returns the decision with its time counted from the demo's start."""
         point = dataclasses.replace(decision, time=round(decision.time - self.started, 3))
-        by_partition = sorted(decision.partitions, key=lambda sample: sample.partition)
         with self._lock:
-            previous = self._samples[-1] if self._samples else None
-            lag = (
-                decision.total_lag
-                if decision.total_lag is not None
-                else (previous.total_lag if previous else 0)
-            )
-            self._samples.append(
-                Sample(
-                    time=point.time,
-                    total_lag=lag,
-                    current=replicas_now,
-                    ready=self._members or 0,
-                    metric=decision.metric,
-                    desired=decision.desired,
-                    partition_lags=tuple(sample.lag for sample in by_partition),
-                )
-            )
+            lag = self._samples[-1].total_lag if self._samples else 0
+            self._samples.append(decision_sample(point, replicas_now, lag, ready=self._members or 0))
             self._decisions.append(point)
         return point
 

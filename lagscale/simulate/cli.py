@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,21 @@ from kafkakit.errors import ConfigError
 from lagscale.plots.files import check_output_path, check_plot_path
 from lagscale.plots.html import write_html
 from lagscale.plots.png import require_matplotlib, write_png
+from lagscale.simulate.group_settings import measured_start_spread
 from lagscale.simulate.load import LoadProfile, load_csv, parse_load
+from lagscale.simulate.options import KEYS, group_from_options, group_options, keys_from_options
 from lagscale.simulate.settings import config_from_options, metadata_items, unknown_metadata_warnings
 from lagscale.simulate.simulation import Scenario, SimulationResult, compare, run
-from scaler.cli.options import CONFIG, FIXES, JSON, MODE, TRIGGER_FLAGS, fixes_from, scaled_object_options
+from scaler.cli.options import (
+    CONFIG,
+    FIXES,
+    JSON,
+    MODE,
+    TRIGGER_FLAGS,
+    fixes_from,
+    hpa_controller_options,
+    scaled_object_options,
+)
 from scaler.keda.fixes import Fixes, parse_fixes
 
 DEFAULT_LOAD = "bursts:3000@900"
@@ -32,8 +44,8 @@ ALL_FIXES = parse_fixes("all")
     "--load",
     "load_text",
     default=None,
-    help="constant:RATE | steps:R1@T1,R2@T2,... | bursts:N@EVERY (events/s, seconds). "
-    f"Default {DEFAULT_LOAD}.",
+    help="constant:RATE | steps:R1@T1,R2@T2,... | bursts:N@EVERY | burst:N@T1,N@T2,... (events/s, "
+    f"seconds), parts joined by +. Default {DEFAULT_LOAD}.",
 )
 @option(
     "--load-csv",
@@ -48,7 +60,13 @@ ALL_FIXES = parse_fixes("all")
     type=click.FloatRange(min=0),
     default=5.0,
     show_default=True,
-    help="Seconds from a replica being asked for until it consumes.",
+    help="Seconds from a replica being asked for until its consumer starts (and joins the group).",
+)
+@option(
+    "--pod-start-spread",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds between the consumers of pods asked for at once starting; default: measured.",
 )
 @option(
     "--initial-replicas",
@@ -75,6 +93,9 @@ ALL_FIXES = parse_fixes("all")
     help="Any other kafka trigger metadata, e.g. allowIdleConsumers=true (repeatable).",
 )
 @scaled_object_options()
+@hpa_controller_options()
+@KEYS()
+@group_options()
 @MODE(help="keda: KEDA + HPA; direct: the scaler sets replicas itself.")
 @FIXES()
 @option("--compare", is_flag=True, help="Run keda, keda with fixes (default all) and direct.")
@@ -129,15 +150,19 @@ def _scenario(options: dict[str, Any]) -> Scenario:
     for warning in unknown_metadata_warnings(metadata_items(options["extra_metadata"])):
         click.echo(warning, err=True)
     config = config_from_options(options, mode=options["mode"], fixes=fixes_from(options["fixes_text"]))
+    spread = options["pod_start_spread"]
     return Scenario(
         load=_load(options),
         config=config,
         partitions=options["partitions"],
         process_time=options["process_time"],
         pod_start_delay=options["pod_start_delay"],
+        pod_start_spread=measured_start_spread() if spread is None else spread,
         initial_replicas=options["initial_replicas"],
         initial_lag=options["initial_lag"],
         duration=options["duration"],
+        keys=keys_from_options(options),
+        group=group_from_options(options),
     ).validate()
 
 
@@ -160,6 +185,10 @@ def _json(scenario: Scenario, results: list[SimulationResult]) -> dict[str, Any]
         "lag_threshold": config.trigger.lag_threshold,
         "polling_interval": config.spec.polling_interval,
         "cooldown_period": config.spec.cooldown_period,
+        "hpa": dataclasses.asdict(config.controller),
+        "keys": scenario.keys.text,
+        "group": dataclasses.asdict(scenario.group),
+        "pod_start_spread": scenario.pod_start_spread,
         "runs": [result.as_dict() for result in results],
     }
 

@@ -1,11 +1,13 @@
-"""Load profiles for the simulator: how many events the producer writes in each second.
+"""Load profiles for the simulator: how many events the producer writes, and when.
 
-Text forms (`--load`):
+Text forms (`--load`), which `+` adds together (e.g. `burst:2400@0+steps:20@0,0@20`, the local
+demo's load: a burst, then 20 events/s for 20 s):
   constant:RATE               RATE events/s for the whole run
   steps:R1@T1,R2@T2,...       R1 events/s from second T1, R2 from T2, ... (0 before the first step)
   bursts:N@EVERY              N events at once at t=0, EVERY, 2*EVERY, ...
-A CSV file (`--load-csv`) gives one rate per second: either one number per line, or
-`second,rate` pairs; a header line and blank lines are ignored.
+  burst:N1@T1,N2@T2,...       N1 events at once at second T1, N2 at T2, ... (each once)
+Seconds may have decimals (steps and single bursts). A CSV file (`--load-csv`) gives one rate per
+second: either one number per line, or `second,rate` pairs; a header line and blank lines are ignored.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from kafkakit.errors import ConfigError, Problem
 
-KINDS = ("constant", "steps", "bursts")
+KINDS = ("constant", "steps", "bursts", "burst")
 
 
 def _load_error(message: str) -> ConfigError:
@@ -28,44 +30,56 @@ def _load_error(message: str) -> ConfigError:
 
 @dataclass(frozen=True)
 class LoadProfile:
-    """A rate (events/s) per second plus instant bursts; `describe` is for tables and plots."""
+    """Rates (events/s) that hold over spans of time, plus events that arrive at once; the parts
+    of a `+` sum simply add up. `description` is for tables and plots."""
 
     description: str
-    rate_steps: tuple[tuple[int, float], ...] = ()
-    """(start second, events/s) pairs in ascending start order."""
-    burst_size: int = 0
-    burst_every: int = 0
+    rate_steps: tuple[tuple[tuple[float, float], ...], ...] = ()
+    """One tuple of (start second, events/s) pairs, ascending, per `steps`/`constant` part."""
+    periodic_bursts: tuple[tuple[int, int], ...] = ()
+    """(N, EVERY) per `bursts` part."""
+    single_bursts: tuple[tuple[float, int], ...] = ()
+    """(second, N) of every `burst` part."""
     per_second: tuple[float, ...] = ()
     """Explicit rate per second (CSV); past its end the rate is 0."""
 
-    def rate_at(self, second: int) -> float:
-        """Steady events/s in effect during `second` (bursts not included)."""
+    def __add__(self, other: LoadProfile) -> LoadProfile:
+        if self.per_second and other.per_second:
+            raise _load_error("only one CSV load can be part of a sum")
+        return LoadProfile(
+            description=f"{self.description} + {other.description}",
+            rate_steps=self.rate_steps + other.rate_steps,
+            periodic_bursts=self.periodic_bursts + other.periodic_bursts,
+            single_bursts=self.single_bursts + other.single_bursts,
+            per_second=self.per_second or other.per_second,
+        )
+
+    def expected_between(self, start: float, end: float) -> float:
+        """Events written in [start, end): steady rates integrated, bursts counted whole."""
+        total = sum(_integrate(steps, start, end) for steps in self.rate_steps)
         if self.per_second:
-            return self.per_second[second] if 0 <= second < len(self.per_second) else 0.0
-        rate = 0.0
-        for start, step_rate in self.rate_steps:
-            if second >= start:
-                rate = step_rate
-        return rate
+            steps = tuple((float(second), rate) for second, rate in enumerate(self.per_second))
+            total += _integrate((*steps, (float(len(self.per_second)), 0.0)), start, end)
+        for size, every in self.periodic_bursts:
+            first = max(0, math.ceil(start / every - 1e-9))
+            total += size * sum(1 for n in range(first, math.ceil(end / every)) if start <= n * every < end)
+        total += sum(size for at, size in self.single_bursts if start <= at < end)
+        return total
 
-    def burst_at(self, second: int) -> int:
-        if self.burst_size and self.burst_every and second >= 0 and second % self.burst_every == 0:
-            return self.burst_size
-        return 0
+    def events(self, duration: int, step: float = 1.0) -> list[int]:
+        """Whole events written in each `step` of the first `duration` seconds.
 
-    def events(self, duration: int) -> list[int]:
-        """Whole events written in each of the first `duration` seconds.
-
-        Fractional rates are carried over, so 0.5 events/s writes one event every other second
-        and the total over a run matches the rate exactly.
+        Fractions are carried over, so 0.5 events/s writes one event every other second and the
+        total over a run matches the rate exactly.
         """
         counts: list[int] = []
-        written = 0.0
-        for second in range(duration):
-            written += self.rate_at(second)
-            whole = math.floor(written + 1e-9)
-            written -= whole
-            counts.append(whole + self.burst_at(second))
+        carry = 0.0
+        steps = round(duration / step)
+        for index in range(steps):
+            carry += self.expected_between(index * step, (index + 1) * step)
+            whole = math.floor(carry + 1e-9)
+            carry -= whole
+            counts.append(whole)
         return counts
 
     def last_load_second(self, duration: int) -> int | None:
@@ -77,36 +91,75 @@ class LoadProfile:
         return None
 
 
+def _integrate(steps: Sequence[tuple[float, float]], start: float, end: float) -> float:
+    """Events of a piecewise-constant rate over [start, end)."""
+    total = 0.0
+    for index, (step_start, rate) in enumerate(steps):
+        step_end = steps[index + 1][0] if index + 1 < len(steps) else math.inf
+        overlap = min(end, step_end) - max(start, step_start)
+        if overlap > 0:
+            total += rate * overlap
+    return total
+
+
 def parse_load(text: str) -> LoadProfile:
-    """Parse `constant:RATE`, `steps:R@T,...` or `bursts:N@EVERY`; raises ConfigError naming --load."""
+    """Parse a load (parts joined by `+`); raises ConfigError naming --load."""
+    parts = text.split("+")
+    if any(not part.strip() for part in parts):
+        raise _load_error(f"empty part in {text!r}: join loads with +, e.g. burst:2400@0+constant:20")
+    profile = _parse_part(parts[0])
+    for part in parts[1:]:
+        profile = profile + _parse_part(part)
+    return profile
+
+
+def _parse_part(text: str) -> LoadProfile:
     kind, separator, body = text.strip().partition(":")
     kind = kind.strip().lower()
     if not separator or kind not in KINDS:
         raise _load_error(
-            f"unknown load {text!r}: use constant:RATE, steps:R1@T1,R2@T2,... or bursts:N@EVERY"
+            f"unknown load {text.strip()!r}: use constant:RATE, steps:R1@T1,R2@T2,..., bursts:N@EVERY "
+            "or burst:N@SECOND,... (parts joined by +)"
         )
     if kind == "constant":
         rate = _number(body, "constant:RATE", "RATE")
-        return LoadProfile(description=f"constant {rate:g}/s", rate_steps=((0, rate),))
+        return LoadProfile(description=f"constant {rate:g}/s", rate_steps=(((0.0, rate),),))
     if kind == "steps":
         return _parse_steps(body)
+    if kind == "burst":
+        return _parse_single_bursts(body)
     return _parse_bursts(body)
 
 
-def _parse_steps(body: str) -> LoadProfile:
-    steps: list[tuple[int, float]] = []
+def _pairs(body: str, kind: str, shape: str, example: str) -> list[tuple[str, str]]:
+    pairs = []
     for item in body.split(","):
-        rate_text, at, start_text = item.partition("@")
+        left, at, right = item.partition("@")
         if not at:
-            raise _load_error(f"step {item.strip()!r} needs RATE@SECOND, e.g. steps:100@0,500@60")
-        rate = _number(rate_text, "steps", "RATE")
-        start = _whole(start_text, "steps", "SECOND")
-        steps.append((start, rate))
+            raise _load_error(f"{kind} item {item.strip()!r} needs {shape}, e.g. {kind}:{example}")
+        pairs.append((left, right))
+    return pairs
+
+
+def _parse_steps(body: str) -> LoadProfile:
+    steps = [
+        (_number(start, "steps", "SECOND"), _number(rate, "steps", "RATE"))
+        for rate, start in _pairs(body, "steps", "RATE@SECOND", "100@0,500@60")
+    ]
     starts = [start for start, _ in steps]
     if starts != sorted(starts) or len(set(starts)) != len(starts):
         raise _load_error("steps must have strictly increasing start seconds, e.g. steps:100@0,500@60")
-    shown = ", ".join(f"{rate:g}/s@{start}s" for start, rate in steps)
-    return LoadProfile(description=f"steps {shown}", rate_steps=tuple(steps))
+    shown = ", ".join(f"{rate:g}/s@{start:g}s" for start, rate in steps)
+    return LoadProfile(description=f"steps {shown}", rate_steps=(tuple(steps),))
+
+
+def _parse_single_bursts(body: str) -> LoadProfile:
+    bursts = tuple(
+        (_number(at, "burst", "SECOND"), _whole(size, "burst", "N"))
+        for size, at in _pairs(body, "burst", "N@SECOND", "2400@0,1200@60")
+    )
+    shown = ", ".join(f"{size} at {at:g}s" for at, size in bursts)
+    return LoadProfile(description=f"burst {shown}", single_bursts=bursts)
 
 
 def _parse_bursts(body: str) -> LoadProfile:
@@ -117,7 +170,7 @@ def _parse_bursts(body: str) -> LoadProfile:
     every = _whole(every_text, "bursts", "EVERY")
     if every == 0:
         raise _load_error("bursts:N@EVERY needs EVERY >= 1 second")
-    return LoadProfile(description=f"bursts {size} every {every}s", burst_size=size, burst_every=every)
+    return LoadProfile(description=f"bursts {size} every {every}s", periodic_bursts=((size, every),))
 
 
 def load_csv(path: Path) -> LoadProfile:

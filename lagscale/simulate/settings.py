@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from kafkakit.errors import ConfigError
-from lagscale.simulate.world import SIMULATED_TOPIC
-from scaler.cli.options import TRIGGER_FLAGS, as_flag
+from lagscale.simulate.topic import SIMULATED_TOPIC
+from scaler.cli.options import TRIGGER_FLAGS, as_flag, hpa_controller_from
 from scaler.cli.settings import spec_from_options, trigger_metadata
 from scaler.keda.executor import ScaledObjectSpec
 from scaler.keda.fixes import Fixes
@@ -60,9 +60,12 @@ def config_from_options(options: Mapping[str, Any], *, mode: Mode, fixes: Fixes)
     except ConfigError as error:
         raise error.renamed(_named(flags, extra, in_file)) from None
     spec = spec_from_options(options, spec, rename=lambda key: in_file(key, spec_field=True))
+    controller = hpa_controller_from(options)
     if definition is None:
-        return ScalingConfig(trigger, spec, mode=mode, fixes=fixes)
-    config = ScalingConfig.from_scaled_object(definition, trigger, mode=mode, fixes=fixes)
+        return ScalingConfig(trigger, spec, mode=mode, fixes=fixes, controller=controller)
+    config = ScalingConfig.from_scaled_object(
+        definition, trigger, mode=mode, fixes=fixes, controller=controller
+    )
     return dataclasses.replace(config, spec=spec)
 
 

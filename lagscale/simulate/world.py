@@ -1,131 +1,137 @@
-"""The simulated world the real ScalingLoop acts on: a topic with a consumer group, and a Deployment.
+"""The simulated world the real ScalingLoop acts on: a Deployment whose pods are consumer-group
+members of lagscale.simulate.members, coordinated by lagscale.simulate.group, on the topic of
+lagscale.simulate.topic.
 
-Only the environment is modelled here (offsets moving, pods starting). Every scaling rule comes
-from `scaler.keda` through `scaler.loop.scaling_loop`, exactly as against a real broker and cluster.
+Only the environment is modelled here (offsets moving, pods starting, the group rebalancing).
+Every scaling rule comes from `scaler.keda` through `scaler.loop.scaling_loop`, exactly as
+against a real broker and cluster.
 
-Model, per simulated second:
-* the producer's events are spread over the partitions round-robin (keys are uniformly random);
-* partitions are assigned to the ready consumers round-robin (partition p -> consumer p mod n);
-* each consumer handles 1/process_time events per second, shared across its partitions, and
-  commits what it processed at once (offset commits are not delayed);
-* a pod asked for at time t consumes from t + pod_start_delay on; a removed pod stops at once;
-* the scaler reads offsets after the second's events arrived and before they are processed.
+A pod asked for at time t starts its consumer at t + pod_start_delay, which then joins the group;
+when it gets partitions depends on the protocol. Consumers start at least pod_start_spread apart,
+also when KEDA's 0 -> 1 and the HPA's 1 -> N come in the same poll (processes never start in the
+same instant, and with the consumer protocol the first one to join takes every free partition
+until its next heartbeat). Scale-in stops the newest pods at once: SIGTERM
+(finish the event in progress, commit, leave the group) or, with stop "crash", SIGKILL.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import dataclass
 
-from scaler.keda.lag import PartitionOffsets
+from lagscale.simulate.group import ConsumerGroup
+from lagscale.simulate.group_settings import GroupSettings
+from lagscale.simulate.members import EPSILON, Member
+from lagscale.simulate.topic import SIMULATED_TOPIC, SimulatedTopic
 from scaler.loop.clock import Clock
 
-SIMULATED_TOPIC = "simulated"
+__all__ = ["SIMULATED_TOPIC", "SimulatedDeployment", "SimulatedTopic"]
 
 
-class SimulatedTopic:
-    """Log-end and committed offsets per partition; an OffsetSource for the loop."""
-
-    def __init__(self, topic: str, partitions: int, process_time: float) -> None:
-        if partitions < 1:
-            raise ValueError(f"partitions must be >= 1, got {partitions}")
-        if process_time <= 0:
-            raise ValueError(f"process time must be > 0 seconds, got {process_time}")
-        self.topic = topic
-        self.process_time = process_time
-        self.latest = [0] * partitions
-        self.committed = [0] * partitions
-        self._next_partition = 0
-        self._capacity_carry: dict[int, float] = {}
-
-    @property
-    def partitions(self) -> int:
-        return len(self.latest)
-
-    def partition_lags(self) -> list[int]:
-        return [latest - committed for latest, committed in zip(self.latest, self.committed, strict=True)]
-
-    def total_lag(self) -> int:
-        return sum(self.partition_lags())
-
-    def fetch(self) -> list[PartitionOffsets]:
-        """Offsets as the scaler would read them from the broker."""
-        return [
-            PartitionOffsets(self.topic, partition, committed, latest, log_start=0)
-            for partition, (committed, latest) in enumerate(zip(self.committed, self.latest, strict=True))
-        ]
-
-    def reset(self) -> None:
-        """No client to rebuild: the simulated broker never fails."""
-
-    def produce(self, events: int) -> None:
-        """Append `events` records, continuing the round-robin where the last call stopped."""
-        count = self.partitions
-        per_partition, remainder = divmod(events, count)
-        for offset in range(count):
-            partition = (self._next_partition + offset) % count
-            self.latest[partition] += per_partition + (1 if offset < remainder else 0)
-        self._next_partition = (self._next_partition + remainder) % count
-
-    def consume(self, consumers: int, seconds: float = 1.0) -> int:
-        """Let `consumers` ready members work for `seconds`; returns how many events they processed."""
-        processed = 0
-        for member in range(consumers):
-            assigned = list(range(member, self.partitions, consumers))
-            if not assigned:
-                self._capacity_carry.pop(member, None)
-                continue  # more members than partitions: this one idles
-            budget = seconds / self.process_time + self._capacity_carry.get(member, 0.0)
-            whole = math.floor(budget + 1e-9)
-            used = self._drain(assigned, whole)
-            processed += used
-            # Fractional capacity carries over only while there is a backlog to spend it on.
-            backlog_left = any(self.latest[p] > self.committed[p] for p in assigned)
-            self._capacity_carry[member] = budget - whole if backlog_left else 0.0
-        for member in [key for key in self._capacity_carry if key >= consumers]:
-            del self._capacity_carry[member]
-        return processed
-
-    def _drain(self, assigned: list[int], budget: int) -> int:
-        """Share `budget` events evenly over the assigned partitions that have lag (water filling)."""
-        used = 0
-        waiting = [p for p in assigned if self.latest[p] > self.committed[p]]
-        while budget > used and waiting:
-            share = max(1, (budget - used) // len(waiting))
-            for partition in list(waiting):
-                if used >= budget:
-                    break
-                take = min(share, self.latest[partition] - self.committed[partition], budget - used)
-                self.committed[partition] += take
-                used += take
-                if self.latest[partition] == self.committed[partition]:
-                    waiting.remove(partition)
-        return used
+@dataclass
+class _Pod:
+    ready_at: float
+    member: Member | None = None
 
 
 class SimulatedDeployment:
-    """A ReplicaTarget whose pods become consumers `pod_start_delay` seconds after being asked for."""
+    """A ReplicaTarget whose pods become group members `pod_start_delay` seconds after being asked for."""
 
-    def __init__(self, clock: Clock, pod_start_delay: float, initial_replicas: int = 0) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        topic: SimulatedTopic,
+        *,
+        group: GroupSettings,
+        process_time: float,
+        pod_start_delay: float,
+        initial_replicas: int = 0,
+        pod_start_spread: float = 0.0,
+    ) -> None:
         if pod_start_delay < 0:
             raise ValueError(f"pod start delay must be >= 0 seconds, got {pod_start_delay}")
+        if process_time <= 0:
+            raise ValueError(f"process time must be > 0 seconds, got {process_time}")
         self._clock = clock
+        self._topic = topic
+        self._settings = group
+        self._process_time = process_time
         self._delay = pod_start_delay
-        self._ready_at: list[float] = [clock.now()] * initial_replicas  # oldest first
+        self._spread = pod_start_spread
+        self.group = ConsumerGroup(group, topic.partitions)
+        self._numbers = 0
+        self._last_start = -math.inf
+        now = clock.now()
+        self._pods = [_Pod(now, self._new_member(now)) for _ in range(initial_replicas)]
+        self.members: list[Member] = [pod.member for pod in self._pods if pod.member is not None]
+        self.group.start_stable(self.members, topic.committed, now)
+        self._processed_by_gone = 0
 
     @property
     def name(self) -> str:
         return "simulated/consumer"
 
     def current_replicas(self) -> int:
-        return len(self._ready_at)
+        return len(self._pods)
 
     def set_replicas(self, replicas: int) -> None:
         if replicas < 0:
             raise ValueError(f"replica count must be >= 0, got {replicas}")
-        start = self._clock.now() + self._delay
-        self._ready_at.extend([start] * (replicas - len(self._ready_at)))
-        del self._ready_at[replicas:]  # scale-in removes the newest pods first
+        now = self._clock.now()
+        for _ in range(replicas - len(self._pods)):
+            pod = _Pod(self._next_start(now))
+            self._pods.append(pod)
+            self.group.at(pod.ready_at, functools.partial(self._start, pod))
+        for pod in self._pods[replicas:]:  # scale-in removes the newest pods first
+            if pod.member is not None:
+                self._stop(pod.member, now)
+        del self._pods[replicas:]
+
+    def _next_start(self, now: float) -> float:
+        """Consumers start one after another, at least pod_start_spread apart, also when KEDA's
+        0 -> 1 and the HPA's 1 -> N are asked for in the same instant."""
+        self._last_start = max(now + self._delay, self._last_start + self._spread)
+        return self._last_start
+
+    def _stop(self, member: Member, now: float) -> None:
+        gone_at = member.stop(now, self._topic)
+        if self._settings.stop == "crash":
+            self.group.crash(member, gone_at)
+        else:
+            self.group.leave(member, gone_at)
+
+    def _new_member(self, started_at: float) -> Member:
+        self._numbers += 1
+        return Member(self._numbers, started_at, self._settings, self._process_time, self.group)
+
+    def _start(self, pod: _Pod) -> None:
+        """The pod's consumer is up and joins the group (unless the pod was removed meanwhile)."""
+        if pod in self._pods:
+            pod.member = self._new_member(pod.ready_at)
+            self.members.append(pod.member)
+            self.group.join(pod.member, pod.ready_at)
+
+    def work(self, start: float, end: float) -> None:
+        """[start, end): the consumers work, and the coordinator acts, in the order things happen.
+        (What a member's callback sets off for later in the same step runs at the next step.)"""
+        moment = start
+        while True:
+            due = self.group.next_due()
+            until = min(end, due)
+            for member in self.members:
+                member.work(moment, until, self._topic)
+            if due >= end - EPSILON:
+                break
+            moment = max(moment, due)
+            self.group.run_due(moment)
+        self._processed_by_gone += sum(member.processed for member in self.members if member.gone)
+        self.members = [member for member in self.members if not member.gone]
 
     def ready_replicas(self) -> int:
-        now = self._clock.now()
-        return sum(1 for ready_at in self._ready_at if ready_at <= now)
+        """Consumers that own partitions (pods that started but wait for partitions do not count)."""
+        return sum(1 for member in self.members if member.owned)
+
+    def processed(self) -> int:
+        """Events processed so far (counting work done again after a crash)."""
+        return self._processed_by_gone + sum(member.processed for member in self.members)

@@ -8,6 +8,9 @@ judges them once; ScaledObject flags become a ScaledObjectSpec, checked by its o
 
 from __future__ import annotations
 
+import dataclasses
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -181,18 +184,42 @@ def config_file_options() -> Decorator[Any]:
     return options(CONFIG(), TRIGGER_AUTH(), SECRET())
 
 
+_KUBE_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+class WholeSeconds(click.ParamType[int]):
+    """Whole seconds, also written as kube-controller-manager's own flags take them (`15s`, `5m0s`),
+    so a cluster's setting can be copied as it is."""
+
+    name = "seconds"
+
+    def __init__(self, minimum: int) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        text = str(value).strip()
+        match = None if text.isdigit() else _KUBE_DURATION.fullmatch(text)
+        if not text.isdigit() and (match is None or not any(match.groups())):
+            self.fail(f"{value!r}: give whole seconds (15) or a Kubernetes duration (15s, 5m0s)", param, ctx)
+        hours, minutes, secs = (int(part or 0) for part in match.groups()) if match else (0, 0, int(text))
+        total = hours * 3600 + minutes * 60 + secs
+        if total < self.minimum:
+            self.fail(f"{value!r}: must be at least {self.minimum} s", param, ctx)
+        return total
+
+
 # The cluster's HPA controller (kube-controller-manager flags, the same for every HPA of a cluster):
 # no ScaledObject says them, so `--config` does not replace them.
 HPA_SYNC_PERIOD = Flag(
     "--hpa-sync-period",
-    type=click.IntRange(min=1),
+    type=WholeSeconds(1),
     default=DEFAULT_CONTROLLER.sync_period_seconds,
     show_default=True,
     help="keda mode: seconds between HPA syncs (the cluster's --horizontal-pod-autoscaler-sync-period).",
 )
 HPA_DOWNSCALE_STABILIZATION = Flag(
     "--hpa-downscale-stabilization",
-    type=click.IntRange(min=0),
+    type=WholeSeconds(0),
     default=DEFAULT_CONTROLLER.downscale_stabilization_seconds,
     show_default=True,
     help="keda mode: the scale-down window, seconds, where the ScaledObject's behavior sets none "
@@ -212,13 +239,17 @@ def hpa_controller_options() -> Decorator[Any]:
     return options(HPA_SYNC_PERIOD(), HPA_DOWNSCALE_STABILIZATION(), HPA_TOLERANCE())
 
 
-def hpa_controller_from(options: dict[str, Any]) -> HpaController:
-    """The HpaController of `hpa_controller_options` (its options are removed from `options`)."""
-    return HpaController(
-        tolerance=options.pop("hpa_tolerance"),
-        downscale_stabilization_seconds=options.pop("hpa_downscale_stabilization"),
-        sync_period_seconds=options.pop("hpa_sync_period"),
-    )
+def hpa_controller_from(
+    options: Mapping[str, Any], base: HpaController = DEFAULT_CONTROLLER
+) -> HpaController:
+    """`base` with the HPA controller settings of `hpa_controller_options` that are set (a command
+    may default one to None, e.g. the demo's sync period follows its pollingInterval)."""
+    given = {
+        "sync_period_seconds": options.get("hpa_sync_period"),
+        "downscale_stabilization_seconds": options.get("hpa_downscale_stabilization"),
+        "tolerance": options.get("hpa_tolerance"),
+    }
+    return dataclasses.replace(base, **{name: value for name, value in given.items() if value is not None})
 
 
 # How KEDA's names read on the command line: the flag the user writes for each setting.

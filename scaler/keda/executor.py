@@ -5,6 +5,7 @@ Times are seconds given by the caller; this module keeps no clock.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from kafkakit.errors import ConfigError, Problem
@@ -145,12 +146,12 @@ class Executor:
             target = max(spec.min_replica_count, 1)
             if self.pause.scale_out:
                 return ExecutorDecision(None, f"paused scale-out: not activating {current} -> {target}")
-            self._last_active_time = now
+            self._last_active_time = _whole_seconds(now)
             return ExecutorDecision(target, f"activated: scale {current} -> {target}")
         if errored:
             # lastActiveTime is deliberately not refreshed on a partial error.
             return ExecutorDecision(None, "PartialTriggerError: active, but a trigger failed")
-        self._last_active_time = now
+        self._last_active_time = _whole_seconds(now)
         return ExecutorDecision(None, "active: the HPA owns replicas")
 
     def _decide_inactive(self, errored: bool, current: int, now: float) -> ExecutorDecision:
@@ -181,6 +182,14 @@ class Executor:
     def cooldown_elapsed(self, now: float) -> bool:
         """Strictly after the end, as KEDA compares."""
         return self.cooldown_ends() < now
+
+
+def _whole_seconds(now: float) -> float:
+    """KEDA keeps lastActiveTime in the ScaledObject's status, a metav1.Time, which the API server
+    stores with whole seconds; KEDA reads it back from there. So the cooldown runs from the start
+    of the second of the last active poll: a poll exactly cooldownPeriod after it already scales in
+    (seen in the lab with real KEDA)."""
+    return float(math.floor(now))
 
 
 class FallbackTracker:

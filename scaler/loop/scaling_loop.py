@@ -2,8 +2,9 @@
 
 Mode `keda` reproduces KEDA + HPA (semantics sections 3.4-3.6): every pollingInterval KEDA polls
 the trigger for activity and its executor does 0 <-> 1 (and N -> 0/idle after cooldownPeriod);
-separately, every HPA sync period the HPA asks for the metric, which calls the scaler a second
-time, and applies tolerance, stabilisation and scale-up limits while replicas > 0.
+separately, one HPA sync period after its previous sync ended the HPA asks for the metric, which
+calls the scaler a second time, and applies tolerance, stabilisation and scale-up limits while
+replicas > 0.
 
 Mode `direct` polls only: when active it sets ceil(metric / lagThreshold) clamped to
 [max(min, 1) .. max] at once (scaler.loop.direct); going to 0 (or idle) follows the same cooldown

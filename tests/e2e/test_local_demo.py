@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 import pytest
 from confluent_kafka.admin import AdminClient
+from keda_cap import peak_problem
 
 if TYPE_CHECKING:
     from conftest import KafkaEndpoints
@@ -28,16 +29,18 @@ WaitUntil = Callable[[Callable[[], bool], float, str], None]
 pytestmark = pytest.mark.kafka
 
 PARTITIONS = 4
+THRESHOLD = 10
 SHORT_DEMO = [
     "--no-live",
     "--partitions", str(PARTITIONS),
     "--burst", "800",
     "--rate", "0",
     "--process-time", "0.05",
-    "--lag-threshold", "10",
+    "--lag-threshold", str(THRESHOLD),
     "--polling-interval", "1",
     "--cooldown-period", "5",
-    "--downscale-stabilization", "3",
+    "--hpa-sync-period", "1",  # pinned: the lab's env names its cluster's (5s)
+    "--hpa-downscale-stabilization", "3",
     "--duration", "120",
 ]  # fmt: skip
 
@@ -88,7 +91,13 @@ def assert_went_up_and_back_to_zero(data: dict[str, Any], mode: str = "keda") ->
     assert path[0] == 0, path
     assert max(path) >= 2, path
     assert path[-1] == 0, path
-    assert max(sample["current"] for sample in data["samples"]) <= PARTITIONS
+    # One replica above the partitions only by KEDA's cap quirk (an HPA sync that read an uncapped
+    # lag just above the cap), as real KEDA does now and then.
+    peak = max(sample["current"] for sample in data["samples"])
+    asked = [d for d in data["decisions"] if d["desired"] == peak and d["current"] != peak]
+    metric = asked[0]["metric"] if asked and asked[0]["path"] == "hpa" else None
+    problem = peak_problem(peak, PARTITIONS, THRESHOLD, metric)
+    assert problem is None, f"{problem}: {path}"
     reasons = " ".join(decision["reason"] for decision in data["decisions"])
     if mode == "keda":  # KEDA itself does 0 -> 1, the HPA the rest; direct mode jumps at once
         assert "activated: scale 0 -> 1" in reasons

@@ -14,7 +14,7 @@ from kafkakit.errors import BrokerError, ConfigError, SetupError
 from lagscale.cli import main
 from lagscale.demo import local_broker
 from lagscale.demo.local_broker import bootstrap_from_env_file
-from lagscale.demo.run import DemoSettings
+from lagscale.demo.settings import DemoSettings
 from lagscale.demo.state import DemoState
 from lagscale.demo.view import LogView, decision_line, render_snapshot
 from scaler.loop.decision import Decision, PartitionLagSample

@@ -72,3 +72,24 @@ def test_unreadable_csv_is_one_clear_error(tmp_path: Path) -> None:
     bad.write_text("1\n2\nlots\n")
     with pytest.raises(ConfigError, match="must be a number"):
         load_csv(bad)
+
+
+def test_single_bursts_arrive_once_at_their_second() -> None:
+    assert parse_load("burst:100@1,50@3").events(5) == [0, 100, 0, 50, 0]
+
+
+def test_parts_joined_by_plus_add_up() -> None:
+    profile = parse_load("burst:2400@0+steps:20@0,0@20")
+    assert profile.events(3) == [2420, 20, 20]
+    assert sum(profile.events(60)) == 2800
+
+
+def test_events_in_tenths_of_a_second_carry_fractions() -> None:
+    profile = parse_load("steps:5@0.5")
+    assert profile.events(1, 0.1) == [0, 0, 0, 0, 0, 0, 1, 0, 1, 0]
+    assert sum(profile.events(10, 0.1)) == 47  # 9.5 s at 5/s
+
+
+def test_an_empty_part_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="empty part"):
+        parse_load("constant:5+")
