@@ -9,6 +9,7 @@ over the partitions (random keys make it differ from run to run) and its consume
     .venv/bin/python bench/bench_simulate.py                          # uses or starts scripts/kafka
     .venv/bin/python bench/bench_simulate.py --runs 2 --scenarios demo
     .venv/bin/python bench/bench_simulate.py --update-docs docs/simulate.md
+    .venv/bin/python bench/bench_simulate.py --scenarios two-bursts --logs build/bench-simulate-logs
 """
 
 from __future__ import annotations
@@ -184,6 +185,13 @@ def main() -> None:
         "--out", type=Path, default=REPO_ROOT / "build" / "bench-simulate", help="raw results"
     )
     parser.add_argument("--update-docs", type=Path, default=None, help="write the tables into this file")
+    parser.add_argument(
+        "--logs",
+        type=Path,
+        default=None,
+        help="keep the real runs' logs (each consumer's and the producer's) in DIR/logs/<topic>/ "
+        "(default: a temporary directory, deleted at the end)",
+    )
     args = parser.parse_args()
     names = args.scenarios.split(",")
     unknown = [name for name in names if name not in SCENARIOS]
@@ -199,7 +207,8 @@ def main() -> None:
     ):
         configure_logging(stream=log)
         logging.getLogger().setLevel(logging.WARNING)
-        comparisons = [compare(name, args.runs, bootstrap, Path(scratch), args.out) for name in names]
+        workdir = args.logs or Path(scratch)
+        comparisons = [compare(name, args.runs, bootstrap, workdir, args.out) for name in names]
     model = measured()
     header = [
         "## Real runs against `lagscale simulate`",
