@@ -97,14 +97,7 @@ class TokenSource:
 
     def _from_file(self, now: float) -> AccessToken:
         path = self.settings.token_file
-        try:
-            with open(path, encoding="utf-8") as file:
-                value = file.read().strip()
-        except OSError as error:
-            raise BrokerError(
-                f"cannot read the OAuth token file {path!r}: {error.strerror}", retriable=False
-            ) from None
-        register_secret(value)
+        value = _read_secret_file(path, "the OAuth token file")
         claims = jwt_claims(value)
         if not isinstance(claims.get("exp"), int | float):
             raise BrokerError(
@@ -159,16 +152,7 @@ class TokenSource:
 
     def _assertion(self) -> str:
         # Re-read every time: the kubelet rotates the projected token in place.
-        path = self.settings.client_assertion_file
-        try:
-            with open(path, encoding="utf-8") as file:
-                assertion = file.read().strip()
-        except OSError as error:
-            raise BrokerError(
-                f"cannot read the client assertion {path!r}: {error.strerror}", retriable=False
-            ) from None
-        register_secret(assertion)
-        return assertion
+        return _read_secret_file(self.settings.client_assertion_file, "the client assertion")
 
     def _refused(self, status: int, body: dict[str, Any]) -> BrokerError:
         code = str(body.get("error") or f"HTTP {status}")
@@ -218,3 +202,14 @@ def kafka_python_token_provider(source: TokenSource) -> Any:
             return dict(source.settings.extensions)
 
     return Provider()
+
+
+def _read_secret_file(path: str, what: str) -> str:
+    """A token kept in a file (stripped), registered for redaction before anything can log it."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            value = file.read().strip()
+    except OSError as error:
+        raise BrokerError(f"cannot read {what} {path!r}: {error.strerror}", retriable=False) from None
+    register_secret(value)
+    return value
